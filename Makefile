@@ -1,0 +1,69 @@
+# ScanScribe: `make run` serves the dashboard, `make test` proves it. Both install what they need
+# and do no network work when everything is already present.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+APT_UPDATED := $(STAMPS)/apt-updated
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: run test lint types pytest bench deps dev-deps nmap chromium emulator clean help
+
+help:
+	@echo "make run    - install what is missing, then serve the dashboard on 127.0.0.1:8501"
+	@echo "make test   - install what is missing, then lint, type-check and run every test"
+	@echo "make bench  - run the benchmarks under bench/"
+
+$(STAMPS):
+	@mkdir -p $(STAMPS)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMPS)/req: requirements.txt $(PY) | $(STAMPS)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(STAMPS)/dev: requirements-dev.txt requirements.txt $(STAMPS)/req | $(STAMPS)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+deps: $(STAMPS)/req nmap
+dev-deps: deps $(STAMPS)/dev chromium emulator
+
+# nmap: the real binary. As root it is installed with apt-get; otherwise say the exact command.
+nmap:
+	@command -v nmap >/dev/null 2>&1 || bash scripts/apt-install.sh nmap nmap
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || bash scripts/apt-install.sh chromium chromium
+
+# The Firestore emulator used by the tests (npm package, speaks Firestore's gRPC API).
+emulator: node_modules/.stamp
+node_modules/.stamp: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || bash scripts/apt-install.sh npm npm
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: deps
+	$(VENV)/bin/streamlit run dashboard.py --server.address 127.0.0.1 --server.port 8501
+
+lint: $(STAMPS)/dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: $(STAMPS)/dev
+	$(VENV)/bin/mypy
+
+pytest: dev-deps
+	$(VENV)/bin/pytest
+
+test: dev-deps lint types pytest
+
+bench: dev-deps
+	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean:
+	rm -rf $(VENV) $(STAMPS) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install a Debian package when root; otherwise print the exact command and fail.
+# usage: apt-install.sh COMMAND PACKAGE
+set -euo pipefail
+cmd="$1"; pkg="$2"
+if command -v "$cmd" >/dev/null 2>&1; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "ScanScribe needs '$cmd', which is not installed." >&2
+    echo "Install it with:  sudo apt-get install -y $pkg   (macOS: brew install $pkg)" >&2
+    exit 1
+fi
+stamp=.stamps/apt-updated
+mkdir -p .stamps
+if [ ! -f "$stamp" ]; then
+    apt-get update -qq
+    touch "$stamp"
+fi
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+command -v "$cmd" >/dev/null 2>&1

@@ -1,0 +1,73 @@
+"""Builds ScanScribe's services (store, job runner, Ollama gateway) from configuration.
+
+Pages and command lines call :func:`build` once per process; tests call it with their own
+configuration instead of patching library internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import config as config_mod
+from config import Config
+from store.base import Store
+from store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from llm.client import OllamaGateway
+    from scanner.runner import LocalRunner
+
+log = logging.getLogger(__name__)
+
+
+def open_store(cfg: Config) -> Store:
+    """The store the configuration asks for; SQLite unless SCANSCRIBE_STORE=firestore."""
+    local = SQLiteStore(cfg.db_path)
+    if cfg.store == "firestore":
+        from store.firestore import FirestoreStore
+
+        return FirestoreStore.from_config(cfg, outbox=local)
+    return local
+
+
+@dataclass
+class Services:
+    """Everything a page or a command needs, built from one Config."""
+
+    config: Config
+    store: Store
+    _closed: bool = field(default=False, repr=False)
+
+    @cached_property
+    def runner(self) -> LocalRunner:
+        """The scan job runner; on first use it recovers jobs a dead process left running."""
+        from scanner.runner import LocalRunner
+
+        runner = LocalRunner(self.store, self.config)
+        runner.recover()
+        return runner
+
+    @cached_property
+    def llm(self) -> OllamaGateway:
+        """The Ollama gateway, with explicit timeouts."""
+        from llm.client import OllamaGateway
+
+        return OllamaGateway.from_config(self.config)
+
+    def close(self) -> None:
+        """Stop running jobs and close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        if "runner" in self.__dict__:
+            self.runner.shutdown()
+        self.store.close()
+
+
+def build(cfg: Config | None = None) -> Services:
+    """Build the services from ``cfg`` (the environment's settings when None)."""
+    cfg = cfg or config_mod.load()
+    return Services(config=cfg, store=open_store(cfg))
