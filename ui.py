@@ -10,6 +10,7 @@ import re
 
 import streamlit as st
 
+import auth
 import config as config_mod
 import services as services_mod
 from services import Services
@@ -54,3 +55,58 @@ def duration(seconds: float | None) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
+
+
+@st.cache_resource(show_spinner=False)
+def _throttle() -> auth.LoginThrottle:
+    return auth.LoginThrottle()
+
+
+def _oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets.toml at all is the common case
+        return False
+
+
+def access() -> auth.Access:
+    """Who the visitor is and whether a login is needed before scanning."""
+    address = str(st.get_option("server.address") or "")
+    exposed = not auth.is_loopback(address)
+    cfg = get_services().config
+    if _oidc_configured():
+        logged_in = bool(getattr(st.user, "is_logged_in", False))
+        name = str(st.user.get("email") or st.user.get("name") or "") if logged_in else ""
+        return auth.Access(exposed, "oidc", logged_in, name or cfg.user)
+    if cfg.password_hash:
+        user = st.session_state.get("auth_user")
+        return auth.Access(exposed, "password", user is not None, user or cfg.user)
+    return auth.Access(exposed, None, False, cfg.user)
+
+
+def current_user() -> str:
+    """The name recorded with scans, summaries and comparisons."""
+    return access().user
+
+
+def login_gate() -> None:
+    """Show the login form and stop the page when a login is configured and not yet done."""
+    acc = access()
+    if not acc.needs_login:
+        return
+    st.title("ScanScribe")
+    if acc.method == "oidc":
+        st.info("Log in to use ScanScribe.")
+        st.button("Log in", key="login_oidc", on_click=st.login)
+        st.stop()
+    with st.form("login", border=True):
+        name = st.text_input("Name", key="login_user")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Log in", key="login_submit")
+    if submitted:
+        stored = get_services().config.password_hash or ""
+        if _throttle().attempt(password, stored):
+            st.session_state["auth_user"] = name.strip() or get_services().config.user
+            st.rerun()
+        st.error("Wrong password. Each failed attempt makes the next one wait longer.")
+    st.stop()

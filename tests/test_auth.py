@@ -1,0 +1,136 @@
+"""Login when exposed: salted hashes, constant-time checks, a growing delay, scans refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit import config as st_config
+from streamlit.testing.v1 import AppTest
+
+import auth
+import ui
+from config import PROJECT_ROOT as ROOT
+
+
+def test_hash_is_salted_and_verifies() -> None:
+    a = auth.hash_password("correct horse battery")
+    b = auth.hash_password("correct horse battery")
+    assert a != b  # a fresh salt every time
+    assert a.startswith("scrypt$")
+    assert auth.verify_password("correct horse battery", a)
+    assert not auth.verify_password("correct horse batterx", a)
+
+
+@pytest.mark.parametrize("stored", ["", "plain", "scrypt$1$2$3$!!$!!", "md5$x$y$z$a$b"])
+def test_malformed_hash_never_matches(stored: str) -> None:
+    assert not auth.verify_password("anything", stored)
+
+
+def test_failed_logins_wait_longer_and_a_success_resets() -> None:
+    waits: list[float] = []
+    throttle = auth.LoginThrottle(base_s=0.5, cap_s=2.0, sleep=waits.append)
+    stored = auth.hash_password("right password!")
+    for _ in range(4):
+        assert not throttle.attempt("wrong", stored)
+    assert waits == [0.5, 1.0, 2.0]  # the first try does not wait; the cap holds
+    assert throttle.attempt("right password!", stored)
+    assert throttle.delay() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("", False),
+        ("10.1.2.3", False),
+        ("scanbox.example", False),
+    ],
+)
+def test_loopback_detection(address: str, loopback: bool) -> None:
+    assert auth.is_loopback(address) is loopback
+
+
+def test_exposed_without_login_refuses_scans_and_says_how_to_fix() -> None:
+    reason = auth.Access(exposed=True, method=None, logged_in=False, user="x").scan_refusal()
+    assert reason is not None
+    assert "SCANSCRIBE_PASSWORD_HASH" in reason and "127.0.0.1" in reason
+    assert auth.Access(False, None, False, "x").scan_refusal() is None
+    assert auth.Access(True, "password", True, "x").scan_refusal() is None
+    assert auth.Access(True, "password", False, "x").scan_refusal() is not None
+
+
+def test_hash_command_reads_stdin_and_refuses_short_passwords() -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "auth", "hash"],
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert ok.returncode == 0
+    assert auth.verify_password("a long enough password", ok.stdout.strip())
+    short = subprocess.run(
+        [sys.executable, "-m", "auth", "hash"],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert short.returncode == 2 and "12 characters" in short.stderr
+
+
+@pytest.fixture
+def locked_app(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("SCANSCRIBE_DB", str(db_path))
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("SCANSCRIBE_PASSWORD_HASH", auth.hash_password("open sesame 123"))
+    ui._services.clear()
+    ui._throttle.clear()
+    yield
+    ui._services.clear()
+    ui._throttle.clear()
+
+
+def test_dashboard_asks_for_the_password_before_any_page(locked_app: None) -> None:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+    assert not at.exception
+    assert at.text_input(key="login_password")
+    assert not any(t.value == "Overview" for t in at.title)
+    at.text_input(key="login_user").input("ana")
+    at.text_input(key="login_password").input("wrong one")
+    at.button(key="login_submit").click().run()
+    assert "Wrong password" in at.error[0].value
+    at.text_input(key="login_password").input("open sesame 123")
+    at.button(key="login_submit").click().run()
+    assert not at.exception
+    assert at.session_state["auth_user"] == "ana"
+    assert at.title[0].value == "ScanScribe"
+    assert "Start here" in str([s.value for s in at.subheader])
+
+
+def test_exposed_dashboard_reports_scan_refusal(
+    monkeypatch: pytest.MonkeyPatch, db_path: Path
+) -> None:
+    monkeypatch.setenv("SCANSCRIBE_DB", str(db_path))
+    monkeypatch.delenv("SCANSCRIBE_PASSWORD_HASH", raising=False)
+    ui._services.clear()
+    old = st_config.get_option("server.address")
+    st_config.set_option("server.address", "0.0.0.0")
+    try:
+        refusal = AppTest.from_string(
+            "import streamlit as st, ui\nst.write(ui.access().scan_refusal() or 'allowed')"
+        ).run()
+    finally:
+        st_config.set_option("server.address", old)
+        ui._services.clear()
+    assert "Scans are disabled" in refusal.markdown[0].value
