@@ -38,6 +38,22 @@ def is_loopback(address: str) -> bool:
         return False  # 0.0.0.0 parses; a hostname or empty string may mean any interface
 
 
+def host_header_allowed(host_header: str | None, exposed: bool) -> bool:
+    """Whether a request's Host header fits a loopback-bound server (DNS-rebinding defence).
+
+    A page on another site can make a browser send requests to 127.0.0.1 under a foreign name;
+    a server bound to loopback only ever expects loopback names.
+    """
+    if exposed or not host_header:
+        return True  # an exposed server is guarded by its login instead
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return is_loopback(host)
+
+
 def hash_password(password: str, salt: bytes | None = None) -> str:
     """A salted scrypt hash in the form ``scrypt$N$r$p$salt$digest`` (base64 parts)."""
     salt = salt or secrets.token_bytes(16)

@@ -92,6 +92,13 @@ def current_user() -> str:
 def login_gate() -> None:
     """Show the login form and stop the page when a login is configured and not yet done."""
     acc = access()
+    host = st.context.headers.get("Host")
+    if not auth.host_header_allowed(host, acc.exposed):
+        st.error(
+            "This dashboard serves loopback only, but the request came for another host name. "
+            "Open it at http://127.0.0.1:8501, or serve it beyond loopback with a login."
+        )
+        st.stop()
     if not acc.needs_login:
         return
     st.title("ScanScribe")

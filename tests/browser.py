@@ -93,12 +93,16 @@ def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def chromium_page(viewport: tuple[int, int] = (1400, 1000)) -> Iterator[Any]:
+def chromium_page(
+    viewport: tuple[int, int] = (1400, 1000), extra_args: list[str] | None = None
+) -> Iterator[Any]:
     """A Playwright page in Debian's chromium, headless, with no background networking."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS + (extra_args or []), headless=True
+        )
         try:
             page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
             yield page

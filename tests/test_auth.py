@@ -134,3 +134,41 @@ def test_exposed_dashboard_reports_scan_refusal(
         st_config.set_option("server.address", old)
         ui._services.clear()
     assert "Scans are disabled" in refusal.markdown[0].value
+
+
+@pytest.mark.parametrize(
+    ("host", "exposed", "allowed"),
+    [
+        ("127.0.0.1:8501", False, True),
+        ("localhost:8501", False, True),
+        ("[::1]:8501", False, True),
+        (None, False, True),
+        ("evil.example:8501", False, False),
+        ("10.0.0.5:8501", False, False),
+        ("evil.example", True, True),
+    ],
+)
+def test_foreign_host_header_is_refused_on_a_loopback_server(
+    host: str | None, exposed: bool, allowed: bool
+) -> None:
+    assert auth.host_header_allowed(host, exposed) is allowed
+
+
+@pytest.mark.browser
+def test_foreign_host_header_stops_the_dashboard_over_http(tmp_path: Path, artifacts: Path) -> None:
+    """A real `streamlit run` asked for under a foreign name shows the refusal, no page."""
+    from tests.browser import chromium_page, streamlit_server
+
+    env = {"SCANSCRIBE_DB": str(tmp_path / "h.db"), "OLLAMA_HOST": "http://127.0.0.1:9"}
+    # Chromium maps the foreign name to loopback, as a DNS-rebinding attack would arrange.
+    rules = "--host-resolver-rules=MAP rebind.test 127.0.0.1"
+    with (
+        streamlit_server(env, artifacts / "host-header-streamlit.log") as url,
+        chromium_page(extra_args=[rules]) as page,
+    ):
+        port = url.rsplit(":", 1)[1]
+        page.goto(f"http://rebind.test:{port}", wait_until="domcontentloaded")
+        page.get_by_text("serves loopback only").wait_for(timeout=30_000)
+        assert "Start here" not in page.inner_text("body")
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("Start here").wait_for(timeout=30_000)
