@@ -1,0 +1,1 @@
+"""The LLM layer: the Ollama gateway, prompts, streaming, fact checks and summaries."""

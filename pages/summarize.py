@@ -1,6 +1,279 @@
-"""Summarize: stream an executive summary from a local Ollama model."""
+"""Summarize: stream a summary of a report (or of a diff) from a local Ollama model."""
 
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
+import ui
+from llm.errors import LLMError
+from llm.factcheck import FactCheck, check
+from llm.mdsafe import MarkdownEscaper, escape_markdown, highlight
+from llm.prompt import AUDIENCES
+from llm.summarize import SummaryRun, prepare, recover_summaries
+from scanner.diff import default_base
+from scanner.models import Report
+from store.base import Store, StoreError
+from store.records import Summary
+
+AUDIENCE_LABELS = {
+    "executive": "Executive — risk and business impact",
+    "technical": "Technical — findings and fixes per host",
+}
+STATUS_NOTES = {
+    "streaming": "Streaming…",
+    "complete": "Complete.",
+    "stopped": "Stopped — the text that had arrived is kept.",
+    "failed": "Incomplete — the answer stopped part-way; the text that arrived is kept.",
+    "interrupted": "Incomplete — the program stopped while this summary was streaming.",
+}
+
 st.title("Summarize")
-st.info("Executive summaries streamed from a local Ollama model arrive here.")
+svc = ui.get_services()
+ss = st.session_state
+
+
+@st.cache_resource(show_spinner=False)
+def _recover_once(db_key: str, _store: Store) -> list[str]:
+    """Mark summaries left streaming by a dead process as interrupted, once per store."""
+    return recover_summaries(_store)
+
+
+_recover_once(svc.store.describe(), svc.store)
+
+
+def _launch(params: dict[str, Any]) -> None:
+    ss["sum_params"] = params
+    ss.pop("sum_failure", None)
+    try:
+        run = prepare(
+            svc.store,
+            svc.llm,
+            params["report_id"],
+            params["model"],
+            params["audience"],
+            base_report_id=params["base"],
+            owner=svc.config.user,
+        ).start()
+    except (LLMError, StoreError, ValueError) as exc:
+        ss["sum_failure"] = str(exc)
+        return
+    ss["sum_run"] = run
+
+
+def _start() -> None:
+    diff = ss.get("sum_mode") == "diff"
+    _launch(
+        {
+            "report_id": ss.get("sum_report"),
+            "base": ss.get("sum_base") if diff else None,
+            "model": ss.get("sum_model"),
+            "audience": ss.get("sum_audience", "executive"),
+        }
+    )
+
+
+def _retry() -> None:
+    if "sum_params" in ss:
+        _launch(ss["sum_params"])
+
+
+def _stop() -> None:
+    run: SummaryRun | None = ss.get("sum_run")
+    if run is not None:
+        run.stop()
+
+
+def _metrics(metrics: dict[str, Any]) -> None:
+    def num(key: str, fmt: str) -> str:
+        value = metrics.get(key)
+        return fmt.format(value) if isinstance(value, int | float) else "—"
+
+    cols = st.columns(6)
+    cols[0].metric("Time to first token", num("ttft_s", "{:.2f} s"))
+    cols[1].metric("Tokens/s", num("tokens_per_s", "{:.1f}"))
+    cols[2].metric("Prompt tokens", num("prompt_tokens", "{:d}"))
+    cols[3].metric("Output tokens", num("output_tokens", "{:d}"))
+    cols[4].metric("Load time", num("load_s", "{:.2f} s"))
+    cols[5].metric("Total time", num("total_s", "{:.1f} s"))
+
+
+def _reports_of(s: Summary) -> list[Report]:
+    ids = [i for i in (s.base_report_id, s.report_id) if i]
+    try:
+        return [svc.store.get_report(i) for i in ids]
+    except StoreError:
+        return []
+
+
+def _show_summary(s: Summary, fc: FactCheck | None, key: str) -> str:
+    """Render a finished summary: status, highlighted text, reasoning, metrics, fact check."""
+    note = STATUS_NOTES.get(s.status, s.status)
+    if s.status == "complete":
+        st.caption(note)
+    elif s.status == "stopped":
+        st.info(note)
+    else:
+        st.error(note + (f" {s.error}" if s.error else ""))
+    if fc is None:
+        fc = check(s.text, *_reports_of(s))
+    with st.container(border=True, key=f"{key}_text"):
+        if s.text:
+            st.markdown(highlight(s.text, fc.unsupported_spans()))
+        else:
+            st.caption("No text arrived.")
+    if s.thinking:
+        with st.expander("Model reasoning (kept apart from the summary)", expanded=False):
+            st.text(s.thinking)
+    _metrics(s.metrics)
+    if fc.unsupported:
+        st.warning(
+            f"{len(fc.unsupported)} claim(s) are not in the scan data — verify them before "
+            "acting on this summary. They are highlighted in the text."
+        )
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"kind": c.kind, "value": c.value, "check": "not in the scan data — verify"}
+                    for c in fc.unsupported
+                ]
+            ),
+            hide_index=True,
+            key=f"{key}_unsupported",
+        )
+    elif fc.claims:
+        st.success(
+            f"Fact check: all {len(fc.claims)} hosts, ports and CVE ids named are in the scan data."
+        )
+    else:
+        st.caption("Fact check: the summary names no host, port or CVE id.")
+    return note
+
+
+reports = svc.store.list_reports()
+if not reports:
+    st.info("No report yet. Run a scan on the Scan page, or import nmap XML on the Reports page.")
+    st.stop()
+by_id = {r.id: r for r in reports}
+
+
+def _label(report_id: str) -> str:
+    r = by_id[report_id]
+    return f"{', '.join(r.targets)[:60] or r.id} — {ui.when(r.created_at)} ({r.id})"
+
+
+left, right = st.columns(2)
+with left:
+    mode = st.radio(
+        "Summarize",
+        ["report", "diff"],
+        key="sum_mode",
+        horizontal=True,
+        format_func=lambda m: "One report" if m == "report" else "Changes since an earlier report",
+    )
+    report_id = st.selectbox("Report", list(by_id), key="sum_report", format_func=_label)
+    if mode == "diff":
+        others = [i for i in by_id if i != report_id]
+        if not others:
+            st.info("A diff needs a second report of the same targets.")
+        else:
+            base = default_base(svc.store, by_id[report_id])
+            index = others.index(base.id) if base is not None and base.id in others else 0
+            st.selectbox("Earlier report", others, key="sum_base", index=index, format_func=_label)
+with right:
+    models: list[str] = []
+    try:
+        models = [m.name for m in svc.llm.list_models()]
+    except LLMError as exc:
+        st.error(str(exc))
+    else:
+        if not models:
+            st.warning(
+                "No model is installed in Ollama. Install one with `ollama pull mistral:7b`."
+            )
+    if models:
+        st.selectbox("Model", models, key="sum_model")
+    st.radio(
+        "Audience",
+        AUDIENCES,
+        key="sum_audience",
+        horizontal=True,
+        format_func=lambda a: AUDIENCE_LABELS[a],
+    )
+
+run: SummaryRun | None = ss.get("sum_run")
+busy = run is not None and not run.finished
+diff_ready = mode != "diff" or bool(ss.get("sum_base"))
+st.button(
+    "Summarize",
+    key="sum_go",
+    type="primary",
+    on_click=_start,
+    disabled=busy or not models or not diff_ready,
+)
+
+if "sum_failure" in ss:
+    st.error(ss["sum_failure"])
+    st.button("Retry", key="sum_retry", on_click=_retry)
+elif run is not None:
+    s = run.summary
+    with st.container(border=True, key="sum_current"):
+        what = f"changes since {s.base_report_id}" if s.base_report_id else f"report {s.report_id}"
+        st.caption(escape_markdown(f"{s.model} · {s.audience} · {what} · summary {s.id}"))
+        text_slot = st.empty()
+        if not run.finished:
+            stop_slot = st.empty()
+            stop_slot.button("Stop", key="sum_stop", on_click=_stop)
+            with text_slot:
+                st.write_stream(MarkdownEscaper().wrap(run.job.follow()))
+            run.wait()
+            stop_slot.empty()
+        text_slot.empty()
+        _show_summary(run.summary, run.fact_check, "sum_result")
+        if run.summary.status in ("failed", "stopped"):
+            st.button("Retry", key="sum_retry", on_click=_retry)
+
+st.subheader("Saved summaries of this report")
+saved = svc.store.list_summaries(report_id)
+if not saved:
+    st.caption("None yet.")
+else:
+    table = st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "id": x.id,
+                    "created": ui.when(x.created_at),
+                    "model": x.model,
+                    "audience": x.audience,
+                    "of": f"diff since {x.base_report_id}" if x.base_report_id else "report",
+                    "status": x.status,
+                    "not in scan data": len(x.fact_check.get("unsupported", ())),
+                }
+                for x in saved
+            ]
+        ),
+        hide_index=True,
+        key="sum_saved",
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    rows = table.selection.rows if table is not None else []
+    pick = saved[rows[0]].id if rows else None
+    pick = st.selectbox(
+        "Open a saved summary",
+        [x.id for x in saved],
+        index=None if pick is None else [x.id for x in saved].index(pick),
+        key="sum_saved_pick",
+    )
+    if pick is not None:
+        chosen = next(x for x in saved if x.id == pick)
+        with st.container(border=True, key="sum_saved_view"):
+            st.caption(
+                escape_markdown(
+                    f"{chosen.model} · {chosen.audience} · {ui.when(chosen.created_at)}"
+                )
+            )
+            _show_summary(chosen, None, "sum_saved_view")

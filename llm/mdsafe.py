@@ -1,0 +1,64 @@
+"""Markdown escaping for untrusted model output, chunk by chunk.
+
+Model output is attacker-influenced (scan data reaches the prompt), so what reaches markdown must
+not become a link, an image, HTML, an entity or a Streamlit directive, while headings, lists and
+emphasis still read well. The escaper is stateful because an autolink such as ``www.`` can be
+split across two chunks of a stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+# Escaped wherever they appear: link and image brackets, HTML and autolink angles, entities,
+# code spans (which would show our backslashes), math, Streamlit's ``:directive[...]`` and
+# emoji shortcodes, ``scheme:`` autolinks and ``user@host`` e-mail autolinks.
+_ALWAYS = frozenset("\\`[]<>&$:@")
+
+
+class MarkdownEscaper:
+    """Feed chunks, get markdown that renders them literally minus formatting risks."""
+
+    def __init__(self) -> None:
+        self._tail = ""  # the last raw characters seen, to spot ``www.`` across chunks
+
+    def feed(self, chunk: str) -> str:
+        """Escape one chunk, remembering what it ended with."""
+        out: list[str] = []
+        tail = self._tail
+        for ch in chunk:
+            if ch in _ALWAYS:
+                out.append("\\" + ch)
+            elif ch == "." and tail[-3:].lower() == "www":
+                # A GFM autolink needs a literal "www."; an escaped dot renders the same.
+                out.append("\\.")
+            else:
+                out.append(ch)
+            tail = (tail + ch)[-3:]
+        self._tail = tail
+        return "".join(out)
+
+    def wrap(self, chunks: Iterable[str]) -> Iterator[str]:
+        """Escape a stream of chunks lazily."""
+        for chunk in chunks:
+            yield self.feed(chunk)
+
+
+def escape_markdown(text: str) -> str:
+    """Escape a whole text at once (same result as feeding it in any number of chunks)."""
+    return MarkdownEscaper().feed(text)
+
+
+def highlight(text: str, spans: Iterable[tuple[int, int]], style: str = "red-background") -> str:
+    """Escaped markdown of ``text`` with the given character spans highlighted."""
+    esc = MarkdownEscaper()
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(set(spans)):
+        if start < pos or end <= start:
+            continue  # overlapping spans: the first one wins
+        out.append(esc.feed(text[pos:start]))
+        out.append(f":{style}[**{esc.feed(text[start:end])}**]")
+        pos = end
+    out.append(esc.feed(text[pos:]))
+    return "".join(out)

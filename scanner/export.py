@@ -1,0 +1,265 @@
+"""Exports of a report: CSV of hosts and ports, JSON, and Markdown or HTML with saved summaries.
+
+Scan data and summary text are untrusted. The HTML export escapes every value with
+``html.escape`` and holds no links or images; the Markdown export escapes every character that
+could make a link, an image, HTML or a table break.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from scanner.models import Host, Port, Report, host_frame, port_frame
+from scanner.risk import host_risk, port_risk
+from store.records import Summary
+from store.serialize import record_to_dict, report_to_dict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~:&$=-])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def md_escape(text: str) -> str:
+    """Escape untrusted text for one Markdown line or table cell: no links, images, HTML."""
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
+
+
+def md_code(text: str) -> str:
+    """A fenced code block that the text cannot close early, whatever backticks it holds."""
+    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "—"
+
+
+def hosts_table(report: Report) -> pd.DataFrame:
+    """The hosts of a report with their highest risk and its reason."""
+    frame = host_frame(report)
+    risks = [host_risk(h) for h in report.hosts]
+    frame["risk"] = [r.level for r in risks]
+    frame["risk_rank"] = [r.rank for r in risks]
+    frame["risk_reason"] = [r.reason for r in risks]
+    return frame
+
+
+def ports_table(report: Report) -> pd.DataFrame:
+    """Every port of every host with its risk and the reason."""
+    frame = port_frame(report)
+    risks = [port_risk(p, h) for h in report.hosts for p in h.ports]
+    frame["risk"] = [r.level for r in risks]
+    frame["risk_rank"] = [r.rank for r in risks]
+    frame["risk_reason"] = [r.reason for r in risks]
+    return frame
+
+
+def hosts_csv(report: Report) -> str:
+    """CSV of the hosts table."""
+    return str(hosts_table(report).drop(columns=["risk_rank"]).to_csv(index=False))
+
+
+def ports_csv(report: Report) -> str:
+    """CSV of the ports table."""
+    return str(ports_table(report).drop(columns=["risk_rank"]).to_csv(index=False))
+
+
+def report_json(report: Report, summaries: Sequence[Summary] = ()) -> str:
+    """The whole report as JSON, with its saved summaries under ``summaries``."""
+    data: dict[str, Any] = report_to_dict(report)
+    data["summaries"] = [record_to_dict(s) for s in summaries]
+    return json.dumps(data, indent=1, ensure_ascii=False)
+
+
+def _scripts(report: Report) -> Iterable[tuple[Host, Port | None, str, str]]:
+    for h in report.hosts:
+        for s in h.scripts:
+            yield h, None, s.id, s.output
+        for p in h.ports:
+            for s in p.scripts:
+                yield h, p, s.id, s.output
+
+
+def _service_text(p: Port) -> str:
+    return " ".join(x for x in (p.product, p.version, p.extrainfo) if x)
+
+
+def _host_status(h: Host) -> str:
+    return "timed out (ports unknown)" if h.timed_out else h.status
+
+
+def report_markdown(report: Report, summaries: Sequence[Summary] = ()) -> str:
+    """A Markdown report: headline, summaries, hosts, open ports with risk, script output."""
+    e = md_escape
+    lines = [
+        f"# ScanScribe report {e(report.id)}",
+        "",
+        f"- Targets: {e(', '.join(report.targets)) or '—'}",
+        f"- Profile or source: {e(report.profile or report.source)}",
+        f"- Started: {_when(report.started_at)}; finished: {_when(report.finished_at)}",
+        f"- nmap version: {e(report.nmap_version) or '—'}",
+        f"- Hosts up: {report.hosts_up} of {len(report.hosts)}; open ports: "
+        f"{report.open_port_count}",
+    ]
+    if not report.complete:
+        lines.append(f"- Incomplete: {e(report.note)}")
+    if report.args:
+        lines += ["", "nmap command line:", "", md_code(report.args)]
+    lines += ["", "## Executive summaries", ""]
+    if not summaries:
+        lines.append("No summary saved for this report.")
+    for s in summaries:
+        lines += [
+            f"### {e(s.model)}, {e(s.audience)} ({e(s.status)}, {_when(s.created_at)})",
+            "",
+            *(f"> {e(line)}" if line.strip() else ">" for line in s.text.splitlines()),
+            "",
+        ]
+    lines += [
+        "",
+        "## Hosts",
+        "",
+        "| Address | Hostnames | Status | OS | Open ports | Risk | Why |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for h in report.hosts:
+        r = host_risk(h)
+        lines.append(
+            f"| {e(h.address)} | {e(', '.join(h.hostnames))} | {e(_host_status(h))} | "
+            f"{e(h.os_guess)} | {len(h.open_ports)} | {r.level} | {e(r.reason)} |"
+        )
+    lines += [
+        "",
+        "## Open ports",
+        "",
+        "| Host | Port | Service | Product and version | CPE | Risk | Why |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for h in report.hosts:
+        for p in h.open_ports:
+            r = port_risk(p, h)
+            lines.append(
+                f"| {e(h.address)} | {p.label} | {e(p.service)} | {e(_service_text(p))} | "
+                f"{e(' '.join(p.cpe))} | {r.level} | {e(r.reason)} |"
+            )
+    lines += ["", "## Script output", ""]
+    any_script = False
+    for h, sp, sid, output in _scripts(report):
+        any_script = True
+        where = f"{e(h.address)} {sp.label}" if sp is not None else f"{e(h.address)} (host)"
+        lines += [f"### {where}: {e(sid)}", "", md_code(output), ""]
+    if not any_script:
+        lines.append("No script output.")
+    return "\n".join(lines) + "\n"
+
+
+_CSS = (
+    "body{font-family:sans-serif;margin:2em;color:#1d2330}"
+    "table{border-collapse:collapse;margin:1em 0}"
+    "td,th{border:1px solid #c8ccd4;padding:4px 8px;text-align:left;vertical-align:top}"
+    "pre{background:#f3f4f6;padding:8px;white-space:pre-wrap}"
+    ".critical{color:#a40000;font-weight:bold}.high{color:#c2410c;font-weight:bold}"
+    ".medium{color:#a16207}.low{color:#1d4ed8}.info{color:#4b5563}"
+)
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]], risk_col: int | None) -> str:
+    e = html.escape
+    out = ["<table><thead><tr>", *(f"<th>{e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    for row in rows:
+        out.append("<tr>")
+        for i, cell in enumerate(row):
+            cls = f' class="{e(cell)}"' if i == risk_col else ""
+            out.append(f"<td{cls}>{e(cell)}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def report_html(report: Report, summaries: Sequence[Summary] = ()) -> str:
+    """A standalone HTML report; every piece of scan data and summary text is escaped."""
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        # No scripts, no remote loads: the report stays inert even if a value slipped through.
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'\">",
+        f"<title>ScanScribe report {e(report.id)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>ScanScribe report {e(report.id)}</h1><ul>",
+        f"<li>Targets: {e(', '.join(report.targets)) or '—'}</li>",
+        f"<li>Profile or source: {e(report.profile or report.source)}</li>",
+        f"<li>Started: {_when(report.started_at)}; finished: {_when(report.finished_at)}</li>",
+        f"<li>nmap version: {e(report.nmap_version) or '—'}</li>",
+        f"<li>Hosts up: {report.hosts_up} of {len(report.hosts)}; open ports: "
+        f"{report.open_port_count}</li>",
+    ]
+    if not report.complete:
+        parts.append(f"<li>Incomplete: {e(report.note)}</li>")
+    parts.append("</ul>")
+    if report.args:
+        parts.append(f"<p>nmap command line:</p><pre>{e(report.args)}</pre>")
+    parts.append("<h2>Executive summaries</h2>")
+    if not summaries:
+        parts.append("<p>No summary saved for this report.</p>")
+    for s in summaries:
+        parts.append(
+            f"<h3>{e(s.model)}, {e(s.audience)} ({e(s.status)}, {_when(s.created_at)})</h3>"
+            f"<pre>{e(s.text)}</pre>"
+        )
+    parts.append("<h2>Hosts</h2>")
+    host_rows = []
+    for h in report.hosts:
+        r = host_risk(h)
+        host_rows.append(
+            (
+                h.address,
+                ", ".join(h.hostnames),
+                _host_status(h),
+                h.os_guess,
+                str(len(h.open_ports)),
+                r.level,
+                r.reason,
+            )
+        )
+    parts.append(
+        _table(("Address", "Hostnames", "Status", "OS", "Open ports", "Risk", "Why"), host_rows, 5)
+    )
+    parts.append("<h2>Open ports</h2>")
+    port_rows = []
+    for h in report.hosts:
+        for p in h.open_ports:
+            r = port_risk(p, h)
+            port_rows.append(
+                (
+                    h.address,
+                    p.label,
+                    p.service,
+                    _service_text(p),
+                    " ".join(p.cpe),
+                    r.level,
+                    r.reason,
+                )
+            )
+    parts.append(
+        _table(
+            ("Host", "Port", "Service", "Product and version", "CPE", "Risk", "Why"), port_rows, 5
+        )
+    )
+    parts.append("<h2>Script output</h2>")
+    any_script = False
+    for h, sp, sid, output in _scripts(report):
+        any_script = True
+        where = f"{h.address} {sp.label}" if sp is not None else f"{h.address} (host)"
+        parts.append(f"<h3>{e(where)}: {e(sid)}</h3><pre>{e(output)}</pre>")
+    if not any_script:
+        parts.append("<p>No script output.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

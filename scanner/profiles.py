@@ -1,0 +1,140 @@
+"""The fixed scan profiles: each one a named, fixed nmap argument list. Users never add options.
+
+TCP profiles that do not need root use connect scans (``-sT``) so that a scan gives the same
+answer whether or not the app runs as root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from scanner.errors import TargetRefused
+from scanner.targets import TargetSet
+
+# Task progress every second: the page polls the job about as often.
+STATS_EVERY = "1s"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One named scan: its fixed nmap arguments, time limits and whether it needs root."""
+
+    id: str
+    title: str
+    description: str
+    args: tuple[str, ...]
+    default_ports: tuple[str, ...]
+    host_timeout: str
+    timeout_s: int
+    needs_root: bool = False
+
+    def command(self) -> str:
+        """The nmap arguments as one line, for listings."""
+        parts = [*self.args, *self.default_ports, "--host-timeout", self.host_timeout]
+        return " ".join(f'"{p}"' if " " in p else p for p in parts)
+
+
+PROFILES: Mapping[str, Profile] = MappingProxyType(
+    {
+        p.id: p
+        for p in (
+            Profile(
+                id="quick",
+                title="Quick",
+                description="The 100 most common TCP ports.",
+                args=("-sT", "-T4"),
+                default_ports=("--top-ports", "100"),
+                host_timeout="5m",
+                timeout_s=15 * 60,
+            ),
+            Profile(
+                id="standard",
+                title="Standard",
+                description="The 1,000 most common TCP ports with service and version detection.",
+                args=("-sT", "-T4", "-sV"),
+                default_ports=("--top-ports", "1000"),
+                host_timeout="15m",
+                timeout_s=60 * 60,
+            ),
+            Profile(
+                id="full-tcp",
+                title="Full TCP",
+                description="All 65,535 TCP ports, with timing tuned so a dropped probe "
+                "does not stall the scan.",
+                # A floor on the send rate and a short retransmission timeout: on a fast network
+                # nmap otherwise backs off for a second or more after a single lost probe.
+                args=(
+                    "-sT",
+                    "-T4",
+                    "--min-rate",
+                    "3000",
+                    "--max-retries",
+                    "2",
+                    "--max-rtt-timeout",
+                    "150ms",
+                ),
+                default_ports=("-p-",),
+                host_timeout="30m",
+                timeout_s=2 * 60 * 60,
+            ),
+            Profile(
+                id="deep",
+                title="Deep",
+                description="The 1,000 most common TCP ports with versions and OS detection.",
+                args=("-sS", "-T4", "-sV", "-O"),
+                default_ports=("--top-ports", "1000"),
+                host_timeout="30m",
+                timeout_s=2 * 60 * 60,
+                needs_root=True,
+            ),
+            Profile(
+                id="safe-scripts",
+                title="Safe scripts",
+                description="Versions plus the NSE scripts that are both default and safe.",
+                args=("-sT", "-T4", "-sV", "--script", "default and safe"),
+                default_ports=("--top-ports", "1000"),
+                host_timeout="30m",
+                timeout_s=2 * 60 * 60,
+            ),
+            Profile(
+                id="udp",
+                title="UDP",
+                description="The 100 most common UDP ports.",
+                args=("-sU", "-T4", "--max-retries", "2"),
+                default_ports=("--top-ports", "100"),
+                host_timeout="30m",
+                timeout_s=2 * 60 * 60,
+                needs_root=True,
+            ),
+        )
+    }
+)
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``, or TargetRefused listing the ones that exist."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise TargetRefused(
+            f"Profile {name!r} refused: it is not one of {', '.join(PROFILES)}."
+        ) from None
+
+
+def build_argv(
+    profile: Profile, targets: TargetSet, ports: str = "", nmap: str = "nmap"
+) -> list[str]:
+    """The complete nmap command line for validated targets and a canonical port spec."""
+    argv = [nmap, *profile.args]
+    # The user's ports replace the profile's port selection, never add options of their own.
+    argv += ["-p", ports] if ports else list(profile.default_ports)
+    argv += ["--host-timeout", profile.host_timeout, "-n"]
+    if targets.family == 6:
+        argv.append("-6")
+    argv += ["-oX", "-", "--stats-every", STATS_EVERY]
+    # "--" ends option parsing, so even a target that slipped past validation is never an option.
+    argv.append("--")
+    argv += targets.addresses
+    return argv

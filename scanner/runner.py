@@ -1,0 +1,511 @@
+"""Scan jobs: validated input in, a saved report out, with nmap kept on a short leash.
+
+Every job is recorded in the store before nmap starts and updated until it ends. nmap runs as a
+child in its own process group with a minimal environment; cancel, the wall-clock limit and app
+shutdown kill the whole group, and :meth:`LocalRunner.recover` cleans up after a process that died
+with jobs still running. Pages and command lines talk to the :class:`JobRunner` interface, so a
+runner that hands jobs to remote workers can replace the local one without them changing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import logging
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Protocol
+
+from config import Config
+from scanner import parser
+from scanner.errors import ImportRefused, NmapMissing, ScanError, TargetRefused
+from scanner.nmapbin import install_hint, is_root, minimal_env
+from scanner.profiles import Profile, build_argv, get_profile
+from scanner.progress import parse_progress
+from scanner.targets import MAX_PORTS, Resolver, parse_ports, resolve_targets
+from store.base import NotFound, Store
+from store.records import JOB_ACTIVE, Job, new_id
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 1.0
+KILL_GRACE_S = 2.0
+FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+
+
+class JobRunner(Protocol):
+    """What pages and command lines need from whatever runs scan jobs."""
+
+    def submit(self, targets_text: str, profile: str, ports: str = "", owner: str = "") -> Job:
+        """Validate the input, record a queued job and start it when a slot is free."""
+        ...
+
+    def cancel(self, job_id: str) -> Job:
+        """Stop a queued or running job; nmap is killed and the job is ``cancelled``."""
+        ...
+
+    def get(self, job_id: str) -> Job:
+        """The job as the store has it now."""
+        ...
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Block until the job has ended (or the timeout passed) and return it."""
+        ...
+
+    def shutdown(self) -> None:
+        """Kill every running scan and stop taking jobs."""
+        ...
+
+    def recover(self) -> list[Job]:
+        """Mark jobs left running by a dead process ``interrupted`` and kill their nmap."""
+        ...
+
+
+def scan_allowed(config: Config) -> tuple[bool, str]:
+    """Whether scans may start: always on loopback, beyond it only with a login configured."""
+    host = config.server_address.strip().strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback or config.password_hash:
+        return True, ""
+    return False, (
+        f"The dashboard listens on {config.server_address}, beyond this machine, and no login "
+        "is configured. Set SCANSCRIBE_PASSWORD_HASH (or bind to 127.0.0.1) before scanning."
+    )
+
+
+def _proc_start_time(pid: int) -> float | None:
+    """When a process started (epoch seconds) from /proc; None where /proc cannot tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        btime = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _alive_since(pid: int, since: float) -> bool:
+    """Whether ``pid`` is a live process that already existed at ``since`` (not a reused pid)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        if Path("/proc/self").exists():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    if state in ("Z", "X"):
+        return False
+    started = _proc_start_time(pid)
+    return started is None or started <= since + 2.0
+
+
+def is_nmap_group(pgid: int) -> bool:
+    """Whether ``pgid`` leads a process group whose leader is an nmap binary."""
+    try:
+        argv0 = Path(f"/proc/{pgid}/cmdline").read_bytes().split(b"\0", 1)[0]
+        return os.path.basename(argv0) == b"nmap" and os.getpgid(pgid) == pgid
+    except (OSError, ProcessLookupError):
+        return False
+
+
+def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM a process group, then SIGKILL whatever is left after a short grace period."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        log.warning("not allowed to signal process group %d", pgid)
+        return
+    deadline = time.monotonic() + KILL_GRACE_S
+    while time.monotonic() < deadline:
+        if proc is not None:
+            proc.poll()  # reaps our own child, or its zombie keeps the group alive
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if proc is not None:
+        proc.wait()
+
+
+@dataclass
+class _Handle:
+    """This process's view of one job it runs."""
+
+    job: Job
+    argv: list[str]
+    timeout_s: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)
+    proc: subprocess.Popen[bytes] | None = None
+    stop_reason: str | None = None
+
+
+class LocalRunner:
+    """Runs scan jobs in worker threads of this process, at most ``config.max_jobs`` at once."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        resolver: Resolver | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self._resolver = resolver
+        self._clock = clock
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._handles: dict[str, _Handle] = {}
+        self._lock = threading.Lock()
+        self._workers: list[threading.Thread] = []
+        self._closed = False
+        self._child_wall: dict[str, float] = {}
+        atexit.register(self.shutdown)
+
+    # -- the JobRunner interface -------------------------------------------------------------
+    def submit(self, targets_text: str, profile: str, ports: str = "", owner: str = "") -> Job:
+        """Validate everything first; only then record the job as queued and schedule it."""
+        prof = get_profile(profile)
+        if prof.needs_root and not is_root():
+            raise TargetRefused(
+                f"Profile {prof.id!r} refused: it needs root for raw packets. "
+                "Run ScanScribe as root or pick a profile that does not need it."
+            )
+        targets = resolve_targets(
+            targets_text, self.config.scope, self.config.max_targets, self._resolver
+        )
+        port_spec = parse_ports(ports, MAX_PORTS)
+        nmap = shutil.which("nmap")
+        if nmap is None:
+            raise NmapMissing(f"nmap is not installed. Install it with: {install_hint()}")
+        argv = build_argv(prof, targets, port_spec, nmap=nmap)
+        job = Job(
+            id=new_id("job"),
+            targets=targets.tokens,
+            profile=prof.id,
+            ports=port_spec,
+            status="queued",
+            owner=owner or self.config.user,
+            created_at=self._clock(),
+            runner_pid=os.getpid(),
+        )
+        handle = _Handle(job=job, argv=argv, timeout_s=self._timeout(prof))
+        with self._lock:
+            if self._closed:
+                raise ScanError("The scan runner has shut down; restart the app to scan again.")
+            self.store.save_job(job)
+            self._handles[job.id] = handle
+            if len(self._workers) < self.config.max_jobs:
+                worker = threading.Thread(
+                    target=self._work, name=f"scan-worker-{len(self._workers)}", daemon=True
+                )
+                self._workers.append(worker)
+                worker.start()
+            self._queue.put(job.id)
+        log.info("job %s queued: %s %s", job.id, prof.id, " ".join(targets.addresses))
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """Stop a job: a queued one never starts, a running one has its nmap group killed."""
+        handle = self._handles.get(job_id)
+        if handle is None:
+            return self._cancel_foreign(job_id)
+        self._stop(handle, "cancelled")
+        handle.done.wait(KILL_GRACE_S + 10)
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job:
+        """The job as the store has it now."""
+        return self.store.get_job(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Block until the job has ended (or ``timeout`` seconds passed) and return it."""
+        handle = self._handles.get(job_id)
+        if handle is not None:
+            handle.done.wait(timeout)
+            return self.get(job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if job.status in FINAL_STATES:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                return job
+            time.sleep(0.2)
+
+    def shutdown(self) -> None:
+        """Kill every running nmap group; queued and running jobs become ``interrupted``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            handles = list(self._handles.values())
+            for _ in self._workers:
+                self._queue.put(None)
+        for handle in handles:
+            self._stop(handle, "shutdown")
+        for handle in handles:
+            handle.done.wait(KILL_GRACE_S + 5)
+        atexit.unregister(self.shutdown)
+
+    def recover(self) -> list[Job]:
+        """Mark jobs whose process died ``interrupted`` and kill their nmap groups."""
+        recovered: list[Job] = []
+        me = os.getpid()
+        for job in self.store.list_jobs(statuses=JOB_ACTIVE):
+            if job.id in self._handles:
+                continue
+            owner_pid = job.runner_pid
+            if owner_pid and owner_pid != me and _alive_since(owner_pid, job.created_at):
+                continue
+            if job.pgid and is_nmap_group(job.pgid):
+                log.warning("killing nmap group %d left by job %s", job.pgid, job.id)
+                kill_group(job.pgid)
+            job = replace(
+                job,
+                status="interrupted",
+                finished_at=self._clock(),
+                eta_s=None,
+                error="The app stopped while this scan was queued or running; it did not finish.",
+            )
+            self.store.save_job(job)
+            recovered.append(job)
+            log.info("job %s marked interrupted", job.id)
+        return recovered
+
+    # -- extras of the local runner ----------------------------------------------------------
+    def child_wall_s(self, job_id: str) -> float | None:
+        """How long this job's nmap child ran, in seconds (for benchmarks and the log)."""
+        return self._child_wall.get(job_id)
+
+    def _timeout(self, profile: Profile) -> float:
+        return float(min(profile.timeout_s, self.config.scan_timeout_s))
+
+    # -- internals ---------------------------------------------------------------------------
+    def _cancel_foreign(self, job_id: str) -> Job:
+        """Cancel a job another process runs: kill its nmap group and record the cancel."""
+        job = self.get(job_id)
+        if job.status not in JOB_ACTIVE:
+            return job
+        if job.pgid and is_nmap_group(job.pgid):
+            kill_group(job.pgid)
+        job = replace(
+            job,
+            status="cancelled",
+            finished_at=self._clock(),
+            eta_s=None,
+            error="Cancelled; nmap was stopped.",
+        )
+        self.store.save_job(job)
+        return job
+
+    def _stop(self, handle: _Handle, reason: str) -> None:
+        """Record why a job stops and kill its nmap group, if it has one yet."""
+        with handle.lock:
+            if handle.stop_reason is not None or handle.done.is_set():
+                return
+            handle.stop_reason = reason
+            proc = handle.proc
+            if proc is None:
+                status = "cancelled" if reason == "cancelled" else "interrupted"
+                handle.job = replace(
+                    handle.job,
+                    status=status,
+                    finished_at=self._clock(),
+                    error=_STOP_MESSAGES[reason].format(timeout=int(handle.timeout_s)),
+                )
+                self.store.save_job(handle.job)
+                self._finish(handle)
+                return
+        log.info("stopping job %s (%s)", handle.job.id, reason)
+        kill_group(proc.pid, proc)
+
+    def _finish(self, handle: _Handle) -> None:
+        with self._lock:
+            self._handles.pop(handle.job.id, None)
+        handle.done.set()
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            handle = self._handles.get(job_id)
+            if handle is None or handle.done.is_set():
+                continue
+            try:
+                self._run(handle)
+            except Exception:
+                log.exception("job %s failed inside the runner", job_id)
+                self._save_final(
+                    handle,
+                    status="failed",
+                    error="The scan failed inside ScanScribe; the details are in the app's log.",
+                )
+            finally:
+                if handle.proc is not None and handle.proc.poll() is None:
+                    kill_group(handle.proc.pid, handle.proc)
+                self._finish(handle)
+
+    def _save_final(self, handle: _Handle, **changes: object) -> None:
+        handle.job = replace(handle.job, finished_at=self._clock(), eta_s=None, **changes)  # type: ignore[arg-type]
+        self.store.save_job(handle.job)
+
+    def _run(self, handle: _Handle) -> None:
+        with handle.lock:
+            if handle.stop_reason is not None:
+                return
+            handle.job = replace(handle.job, status="running", started_at=self._clock())
+            spawned = time.monotonic()
+            try:
+                proc = subprocess.Popen(
+                    handle.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=minimal_env(),
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                log.error("cannot start nmap for job %s: %s", handle.job.id, exc)
+                self._save_final(
+                    handle,
+                    status="failed",
+                    error=f"nmap could not be started. Install it with: {install_hint()}",
+                )
+                return
+            handle.proc = proc
+            # start_new_session makes nmap the leader of its own group: pgid == pid.
+            handle.job = replace(handle.job, pid=proc.pid, pgid=proc.pid, runner_pid=os.getpid())
+            self.store.save_job(handle.job)
+        timer = threading.Timer(handle.timeout_s, self._stop, (handle, "timeout"))
+        timer.daemon = True
+        timer.start()
+        assert proc.stdout is not None and proc.stderr is not None
+        drain = threading.Thread(target=_log_stderr, args=(handle.job.id, proc.stderr), daemon=True)
+        drain.start()
+        try:
+            data = self._read_output(handle, proc.stdout)
+            returncode = proc.wait()
+        finally:
+            timer.cancel()
+        self._child_wall[handle.job.id] = time.monotonic() - spawned
+        drain.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
+        self._conclude(handle, data, returncode)
+
+    def _read_output(self, handle: _Handle, stream: IO[bytes]) -> bytes:
+        """Collect nmap's XML while turning its task progress into job updates (about 1/s)."""
+        chunks: list[bytes] = []
+        last_save = 0.0
+        for line in stream:
+            chunks.append(line)
+            if b"<task" not in line:
+                continue
+            prog = parse_progress(line)
+            if prog is None:
+                continue
+            handle.job = replace(
+                handle.job, progress=prog.percent, eta_s=prog.remaining_s, task=prog.task
+            )
+            now = time.monotonic()
+            if now - last_save >= PROGRESS_EVERY_S:
+                last_save = now
+                self.store.save_job(handle.job)
+        return b"".join(chunks)
+
+    def _conclude(self, handle: _Handle, data: bytes, returncode: int) -> None:
+        reason = handle.stop_reason
+        if reason is not None:
+            status = {"cancelled": "cancelled", "timeout": "failed"}.get(reason, "interrupted")
+            self._save_final(
+                handle,
+                status=status,
+                error=_STOP_MESSAGES[reason].format(timeout=int(handle.timeout_s)),
+            )
+            return
+        if returncode != 0:
+            try:
+                stored = self.get(handle.job.id)
+            except NotFound:
+                stored = handle.job
+            if stored.status == "cancelled":  # cancelled from another process
+                handle.job = stored
+                return
+            log.error("job %s: nmap exited with code %d", handle.job.id, returncode)
+            self._save_final(
+                handle,
+                status="failed",
+                error=f"nmap stopped with an error (exit code {returncode}); "
+                "the details are in the app's log.",
+            )
+            return
+        job = handle.job
+        try:
+            report = parser.parse_report(
+                data,
+                report_id=new_id("report"),
+                source="scan",
+                targets=job.targets,
+                profile=job.profile,
+                owner=job.owner,
+            )
+        except ImportRefused as exc:
+            log.error("job %s: nmap's output could not be read: %s", job.id, exc)
+            self._save_final(
+                handle,
+                status="failed",
+                error="nmap's output could not be read; the details are in the app's log.",
+            )
+            return
+        if not report.created_at:
+            report = replace(report, created_at=self._clock())
+        self.store.save_report(report)
+        self._save_final(
+            handle, status="done", progress=100.0, task="done", report_id=report.id, error=""
+        )
+        log.info("job %s done: report %s", job.id, report.id)
+
+
+_STOP_MESSAGES = {
+    "cancelled": "Cancelled; nmap was stopped.",
+    "timeout": "The scan passed its time limit of {timeout} s; nmap was stopped.",
+    "shutdown": "The app shut down while this scan was queued or running; nmap was stopped.",
+}
+
+
+def _log_stderr(job_id: str, stream: IO[bytes]) -> None:
+    """nmap's stderr belongs in the log only: it can quote files and must not reach users."""
+    for raw in stream:
+        line = raw.decode("utf-8", "replace").rstrip()
+        if line:
+            log.warning("nmap (job %s): %s", job_id, line[:500])

@@ -1,0 +1,829 @@
+"""The Firestore store: reports, jobs, summaries and comparisons kept in Cloud Firestore.
+
+Collections::
+
+    scans/{report_id}                      report metadata, counts, which host chunks to read
+    scans/{report_id}/host_chunks/{gen-n}  the hosts as pieces of one JSON text (<= 256 KiB each)
+    scan_jobs/{job_id}
+    executive_summaries/{summary_id}
+    model_comparisons/{comparison_id}
+
+Every document id is chosen by the app, so a retried write lands on the same document. Every
+call has a timeout and a bounded retry; the client's default retry waits about a minute on an
+unreachable server. A write that cannot reach Firestore is kept in the SQLite outbox and sent
+later (:meth:`FirestoreStore.sync_outbox`), so nothing is lost while the network is down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from config import Config, ConfigError
+from scanner.models import Report, ReportSummary
+from store.base import NotFound, StoreError, StoreUnavailable
+from store.records import Comparison, Job, Summary
+from store.serialize import (
+    hosts_from_json,
+    hosts_to_json,
+    record_from_dict,
+    record_to_dict,
+    report_from_dict,
+    report_from_meta,
+    report_meta,
+    report_to_dict,
+)
+
+if TYPE_CHECKING:
+    from store.sqlite import SQLiteStore
+
+log = logging.getLogger(__name__)
+R = TypeVar("R", Job, Summary, Comparison)
+T = TypeVar("T")
+
+SCANS = "scans"
+HOST_CHUNKS = "host_chunks"
+JOBS = "scan_jobs"
+SUMMARIES = "executive_summaries"
+COMPARISONS = "model_comparisons"
+
+# Firestore refuses documents over 1 MiB and requests over 10 MiB, and allows 500 writes per
+# commit; emulators often accept only 4 MiB per message. These bounds stay well inside all of it.
+CHUNK_BYTES = 256 * 1024
+BATCH_MAX_WRITES = 500
+BATCH_MAX_BYTES = 2 * 1024 * 1024
+IN_QUERY_MAX = 30
+# A write or read gives up after this long in total, however many attempts that took.
+RETRY_DEADLINE_S = 3.0
+# After a failure, calls go straight to the outbox (writes) or fail at once (reads) for this
+# long, so a page that saves every second does not wait out a timeout on every save.
+OFFLINE_BACKOFF_S = 15.0
+HEALTH_TIMEOUT_S = 3.0
+DEFAULT_EMULATOR_PROJECT = "demo-scanscribe"
+APP_PREFIX = "scanscribe"
+
+# Firestore cannot hold an array directly inside an array; such values are kept as JSON text
+# under this key (field names shaped like __x__ are reserved, so it is not one of those).
+_JSON_KEY = "_json_"
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """A record kept locally because Firestore could not be reached when it was saved."""
+
+    kind: str
+    doc_id: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one pass over the outbox did."""
+
+    sent: int
+    pending: int
+    error: str = ""
+
+
+class _Offline(StoreUnavailable):
+    """Firestore failed a moment ago; the call was not tried again yet."""
+
+
+def _encode(value: Any) -> Any:
+    """Make a JSON-like value storable in Firestore (no arrays directly inside arrays)."""
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if any(isinstance(v, list | tuple) for v in value):
+            return {_JSON_KEY: json.dumps(value, separators=(",", ":"))}
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    """Inverse of :func:`_encode`."""
+    if isinstance(value, dict):
+        if len(value) == 1 and _JSON_KEY in value:
+            return json.loads(value[_JSON_KEY])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def split_utf8(text: str, max_bytes: int) -> list[str]:
+    """Cut text into pieces of at most ``max_bytes`` UTF-8 bytes, never inside a character."""
+    data = text.encode("utf-8")
+    pieces: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + max_bytes, len(data))
+        # 0b10xxxxxx bytes continue a character; back up to the start of that character.
+        while end < len(data) and end > start and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return pieces
+
+
+def _app_name(project: str, emulator_host: str | None, credentials: str | None) -> str:
+    where = f"emulator={emulator_host}" if emulator_host else f"key={credentials or 'adc'}"
+    return f"{APP_PREFIX}:{project}:{where}"
+
+
+def firebase_app(cfg: Config) -> Any:
+    """The process's firebase_admin app for this configuration, initialized on first use only.
+
+    ``firebase_admin.initialize_app`` raises when a name is used twice, and Streamlit reruns
+    scripts, so the app is looked up by a name derived from the configuration and reused.
+    """
+    import firebase_admin
+    from firebase_admin import credentials as fb_credentials
+
+    if not (cfg.firestore_emulator_host or cfg.google_credentials):
+        raise ConfigError(
+            "SCANSCRIBE_STORE is 'firestore' but no credentials are set: set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or "
+            "FIRESTORE_EMULATOR_HOST to a local emulator (host:port)."
+        )
+    project = cfg.firebase_project
+    if cfg.firestore_emulator_host:
+        from google.auth.credentials import AnonymousCredentials
+
+        project = project or DEFAULT_EMULATOR_PROJECT
+        credential: Any = AnonymousCredentials()  # type: ignore[no-untyped-call]
+    else:
+        try:
+            credential = fb_credentials.Certificate(cfg.google_credentials)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"GOOGLE_APPLICATION_CREDENTIALS: {cfg.google_credentials!r} is not a usable "
+                "service-account key file (download a JSON key for the service account in the "
+                "Google Cloud console, IAM > Service accounts > Keys)."
+            ) from exc
+        project = project or credential.project_id
+    if not project:
+        raise ConfigError(
+            "SCANSCRIBE_FIREBASE_PROJECT is not set and the key file names no project: set "
+            "SCANSCRIBE_FIREBASE_PROJECT to the Firebase project id."
+        )
+    name = _app_name(project, cfg.firestore_emulator_host, cfg.google_credentials)
+    try:
+        return firebase_admin.get_app(name)
+    except ValueError:
+        pass
+    try:
+        return firebase_admin.initialize_app(credential, {"projectId": project}, name=name)
+    except ValueError:
+        # Another thread initialized it between the lookup and here.
+        return firebase_admin.get_app(name)
+
+
+class FirestoreStore:
+    """The Store kept in Firestore, with a local outbox for writes made while it is unreachable."""
+
+    backend = "firestore"
+
+    def __init__(
+        self,
+        make_client: Callable[[], Any],
+        outbox: SQLiteStore,
+        *,
+        project: str,
+        emulator_host: str | None = None,
+        timeout_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._make_client = make_client
+        self._client_obj: Any = None
+        self._outbox = outbox
+        self.project = project
+        self.emulator_host = emulator_host
+        self.timeout_s = timeout_s
+        self._clock = clock
+        self._state_lock = threading.Lock()
+        self._key_locks = [threading.Lock() for _ in range(64)]
+        self._sync_lock = threading.Lock()
+        self._offline_until = 0.0
+        self._stale_client = False
+        self._last_error = ""
+        self._pending = {item[0] for item in outbox.outbox_items()}
+
+    @classmethod
+    def from_config(
+        cls, cfg: Config, outbox: SQLiteStore, clock: Callable[[], float] = time.monotonic
+    ) -> FirestoreStore:
+        """Build the store from settings and send what the outbox holds; ConfigError if unset."""
+        app = firebase_app(cfg)
+        emulator = cfg.firestore_emulator_host
+
+        def make_client() -> Any:
+            from google.cloud import firestore
+
+            client = firestore.Client(
+                project=app.project_id, credentials=app.credential.get_credential()
+            )
+            # The library reads FIRESTORE_EMULATOR_HOST from os.environ when it builds the
+            # client; the validated configuration is the one source, so it decides here.
+            client._emulator_host = emulator
+            return client
+
+        store = cls(
+            make_client,
+            outbox,
+            project=app.project_id,
+            emulator_host=emulator,
+            timeout_s=cfg.firestore_timeout_s,
+            clock=clock,
+        )
+        if store._pending:
+            store.sync_outbox()
+        return store
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @property
+    def _client(self) -> Any:
+        with self._state_lock:
+            if self._client_obj is None or self._stale_client:
+                # A gRPC channel that failed to connect waits out a growing back-off before it
+                # tries again; a fresh client connects as soon as Firestore is back.
+                old, self._client_obj = self._client_obj, self._make_client()
+                self._stale_client = False
+                _close_client(old)
+            return self._client_obj
+
+    def _retry(self) -> Any:
+        from google.api_core import exceptions as gexc
+        from google.api_core.retry import Retry, if_exception_type
+
+        return Retry(
+            predicate=if_exception_type(
+                gexc.ServiceUnavailable,
+                gexc.InternalServerError,
+                gexc.TooManyRequests,
+                gexc.DeadlineExceeded,
+            ),
+            initial=0.1,
+            maximum=1.0,
+            multiplier=2.0,
+            timeout=min(RETRY_DEADLINE_S, self.timeout_s),
+        )
+
+    def _opts(self) -> dict[str, Any]:
+        return {"retry": self._retry(), "timeout": self.timeout_s}
+
+    def _offline(self) -> bool:
+        return self._clock() < self._offline_until
+
+    def _remote(self, what: str, fn: Callable[[], T], *, force: bool = False) -> T:
+        """Run one Firestore call, translating its failures into StoreUnavailable."""
+        from google.api_core import exceptions as gexc
+        from google.auth import exceptions as auth_exc
+
+        if self._offline() and not force:
+            raise _Offline(
+                f"Firestore (project {self.project}) did not answer a moment ago "
+                f"({self._last_error}); {what} was not tried again yet."
+            )
+        try:
+            result = fn()
+        except gexc.NotFound as exc:
+            raise NotFound(f"Firestore has no {what}.") from exc
+        except (gexc.GoogleAPIError, auth_exc.GoogleAuthError) as exc:
+            raise self._down(what, exc) from exc
+        self._offline_until = 0.0
+        self._last_error = ""
+        return result
+
+    def _down(self, what: str, exc: BaseException) -> StoreUnavailable:
+        from google.api_core import exceptions as gexc
+
+        if isinstance(exc, gexc.PermissionDenied | gexc.Unauthenticated):
+            reason = (
+                "permission denied: give the service account the Cloud Datastore User role "
+                "(roles/datastore.user) on the project"
+            )
+        elif isinstance(exc, gexc.InvalidArgument):
+            reason = f"Firestore refused the data: {_first_line(exc)}"
+        else:
+            where = self.emulator_host or "firestore.googleapis.com"
+            reason = f"Firestore at {where} did not answer ({_first_line(exc)})"
+        if not isinstance(exc, gexc.InvalidArgument):
+            # One bad record says nothing about the connection; anything else trips the breaker.
+            with self._state_lock:
+                self._offline_until = self._clock() + OFFLINE_BACKOFF_S
+                self._stale_client = True
+                self._last_error = reason
+        log.warning("firestore: %s failed: %s", what, reason)
+        return StoreUnavailable(f"Could not reach Firestore for {what}: {reason}.")
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        lock = self._key_locks[hash(key) % len(self._key_locks)]
+        with lock:
+            yield
+
+    # -- the outbox --------------------------------------------------------------------------
+    def _write(
+        self,
+        kind: str,
+        doc_id: str,
+        push: Callable[[], None],
+        body: Callable[[], dict[str, Any]],
+    ) -> None:
+        """Send one record to Firestore, or keep it in the outbox when Firestore is unreachable."""
+        key = f"{kind}:{doc_id}"
+        with self._locked(key):
+            try:
+                self._remote(f"{kind} {doc_id}", push)
+            except StoreUnavailable as exc:
+                self._outbox.outbox_put(key, kind, doc_id, body())
+                self._pending.add(key)
+                log.warning("kept %s %s in the local outbox: %s", kind, doc_id, exc)
+                return
+            if key in self._pending:
+                # This newer copy reached Firestore; the older pending one must never follow it.
+                self._outbox.outbox_done(key)
+                self._pending.discard(key)
+        if self._pending:
+            self.sync_outbox()
+
+    def _push_body(self, kind: str, body: dict[str, Any]) -> None:
+        if kind == "report":
+            self._push_report(report_from_dict(body))
+        elif kind == "job":
+            self._push_record(JOBS, record_from_dict(Job, body))
+        elif kind == "summary":
+            self._push_record(SUMMARIES, record_from_dict(Summary, body))
+        elif kind == "comparison":
+            self._push_record(COMPARISONS, record_from_dict(Comparison, body))
+        else:
+            raise StoreError(f"The outbox holds a record of unknown kind {kind!r}.")
+
+    def pending(self) -> list[PendingItem]:
+        """Records saved locally that wait for Firestore, oldest first."""
+        items = self._outbox.outbox_items()
+        self._pending = {i[0] for i in items}
+        return [PendingItem(kind, doc_id, attempts) for _, kind, doc_id, _, attempts in items]
+
+    def sync_outbox(self) -> SyncResult:
+        """Send every pending record to Firestore now; what still fails stays pending."""
+        if not self._sync_lock.acquire(blocking=False):
+            # Another thread is sending right now; it will send these too.
+            return SyncResult(0, len(self._pending))
+        try:
+            sent, error = 0, ""
+            items = self._outbox.outbox_items()
+            self._pending = {i[0] for i in items}
+            for key, kind, doc_id, body, _ in items:
+                with self._locked(key):
+                    if key not in self._pending:
+                        continue  # a newer copy went straight to Firestore meanwhile
+                    try:
+                        self._remote(
+                            f"pending {kind} {doc_id}",
+                            functools.partial(self._push_body, kind, body),
+                            force=sent == 0 and not error,
+                        )
+                    except StoreUnavailable as exc:
+                        error = str(exc)
+                        if not isinstance(exc, _Offline):
+                            self._outbox.outbox_failed(key, error)
+                        continue
+                    self._outbox.outbox_done(key)
+                    self._pending.discard(key)
+                    sent += 1
+            if sent:
+                log.info("sent %d pending record(s) to Firestore", sent)
+            return SyncResult(sent, len(self._pending), error)
+        finally:
+            self._sync_lock.release()
+
+    def _local_copy(self, kind: str, doc_id: str) -> dict[str, Any] | None:
+        key = f"{kind}:{doc_id}"
+        if key not in self._pending:
+            return None
+        for item_key, _, _, body, _ in self._outbox.outbox_items():
+            if item_key == key:
+                return body
+        return None
+
+    def _local_copies(self, kind: str) -> list[dict[str, Any]]:
+        if not any(k.startswith(kind + ":") for k in self._pending):
+            return []
+        return [body for _, k, _, body, _ in self._outbox.outbox_items() if k == kind]
+
+    # -- status ------------------------------------------------------------------------------
+    def describe(self) -> str:
+        """Where the data lives."""
+        where = f"emulator at {self.emulator_host}" if self.emulator_host else "Google Cloud"
+        return f"Firestore project {self.project} ({where}), outbox in {self._outbox.path}"
+
+    def health(self) -> dict[str, Any]:
+        """Backend, project, emulator, whether Firestore answers a quick read, pending count."""
+        started = time.perf_counter()
+        error = ""
+        try:
+            client = self._client
+            self._remote(
+                "a health check",
+                lambda: (
+                    client.collection(SCANS)
+                    .document("health-check")
+                    .get(retry=None, timeout=min(HEALTH_TIMEOUT_S, self.timeout_s))
+                ),
+                force=True,
+            )
+            answers = True
+        except StoreError as exc:
+            answers, error = False, str(exc)
+        try:
+            pending = len(self.pending())
+        except StoreError as exc:
+            pending, error = -1, error or str(exc)
+        status: dict[str, Any] = {
+            "ok": answers,
+            "backend": "firestore",
+            "project": self.project,
+            "emulator_host": self.emulator_host,
+            "answers": answers,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+            "pending": pending,
+            "outbox": str(self._outbox.path),
+        }
+        if error:
+            status["error"] = error
+        return status
+
+    # -- reports -----------------------------------------------------------------------------
+    def save_report(self, report: Report) -> None:
+        """Save a report's hosts in chunks, then its metadata, which makes the new chunks live."""
+        if not report.created_at:
+            report = dataclasses.replace(report, created_at=time.time())
+        self._write(
+            "report", report.id, lambda: self._push_report(report), lambda: report_to_dict(report)
+        )
+
+    def _push_report(self, report: Report) -> None:
+        client = self._client
+        scan = client.collection(SCANS).document(report.id)
+        hosts = hosts_to_json(report.hosts)
+        generation = hashlib.sha256(hosts.encode("utf-8")).hexdigest()[:16]
+        pieces = split_utf8(hosts, CHUNK_BYTES)
+        meta = _encode(report_meta(report))
+        meta.update(
+            hosts_total=len(report.hosts),
+            hosts_up=report.hosts_up,
+            open_ports=report.open_port_count,
+            generation=generation,
+            chunks=len(pieces),
+        )
+        old = scan.get(**self._opts())
+        old_meta = old.to_dict() if old.exists else {}
+        batch = _Batch(client, self._opts)
+        chunks = scan.collection(HOST_CHUNKS)
+        for seq, piece in enumerate(pieces):
+            batch.set(
+                chunks.document(f"{generation}-{seq:05d}"),
+                {"generation": generation, "seq": seq, "data": piece},
+                len(piece.encode("utf-8")),
+            )
+        # The metadata names the chunks to read, so until it lands readers see the old report.
+        batch.set(scan, meta, len(json.dumps(meta)))
+        batch.commit()
+        if old_meta and old_meta.get("generation") != generation:
+            for seq in range(int(old_meta.get("chunks", 0))):
+                batch.delete(chunks.document(f"{old_meta['generation']}-{seq:05d}"))
+            batch.commit()
+
+    def get_report(self, report_id: str) -> Report:
+        """The whole report, its hosts read back from their chunks."""
+        local = self._local_copy("report", report_id)
+        if local is not None:
+            return report_from_dict(local)
+        client = self._client
+
+        def read() -> Report | None:
+            scan = client.collection(SCANS).document(report_id)
+            snap = scan.get(**self._opts())
+            if not snap.exists:
+                return None
+            meta = _decode(snap.to_dict())
+            generation = meta["generation"]
+            refs = [
+                scan.collection(HOST_CHUNKS).document(f"{generation}-{seq:05d}")
+                for seq in range(int(meta["chunks"]))
+            ]
+            pieces: dict[int, str] = {}
+            for chunk in client.get_all(refs, **self._opts()):
+                if chunk.exists:
+                    data = chunk.to_dict()
+                    pieces[int(data["seq"])] = data["data"]
+            if len(pieces) != len(refs):
+                raise StoreError(
+                    f"Report {report_id!r} in Firestore is missing host chunks "
+                    f"({len(pieces)} of {len(refs)}); save it again."
+                )
+            text = "".join(pieces[i] for i in range(len(refs)))
+            return report_from_meta(meta, hosts_from_json(text))
+
+        report = self._remote(f"report {report_id}", read)
+        if report is None:
+            raise NotFound(f"No report with id {report_id!r}.")
+        return report
+
+    def list_reports(self, limit: int | None = None) -> list[ReportSummary]:
+        """History rows, newest first, with how many summaries each has."""
+        client = self._client
+
+        def read() -> list[dict[str, Any]]:
+            query = client.collection(SCANS).order_by("created_at", direction="DESCENDING")
+            if limit is not None:
+                query = query.limit(int(limit))
+            return [_decode(s.to_dict()) for s in query.stream(**self._opts())]
+
+        metas = {m["id"]: m for m in self._remote("the report list", read)}
+        for body in self._local_copies("report"):
+            r = report_from_dict(body)
+            meta = report_meta(r)
+            meta.update(hosts_total=len(r.hosts), hosts_up=r.hosts_up, open_ports=r.open_port_count)
+            metas[r.id] = meta
+        rows = sorted(metas.values(), key=lambda m: (m.get("created_at") or 0.0, m["id"]))
+        rows.reverse()
+        if limit is not None:
+            rows = rows[: int(limit)]
+        counts = self._summary_counts([m["id"] for m in rows])
+        return [
+            ReportSummary(
+                id=m["id"],
+                targets=tuple(m.get("targets", ())),
+                profile=m.get("profile", ""),
+                source=m.get("source", ""),
+                created_at=float(m.get("created_at") or 0.0),
+                started_at=m.get("started_at"),
+                finished_at=m.get("finished_at"),
+                hosts_total=int(m.get("hosts_total", 0)),
+                hosts_up=int(m.get("hosts_up", 0)),
+                open_ports=int(m.get("open_ports", 0)),
+                complete=bool(m.get("complete", True)),
+                owner=m.get("owner", ""),
+                summaries=counts.get(m["id"], 0),
+            )
+            for m in rows
+        ]
+
+    def _summary_counts(self, report_ids: list[str]) -> dict[str, int]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        client = self._client
+        seen: dict[str, str] = {}
+
+        def read(ids: list[str]) -> list[tuple[str, str]]:
+            query = (
+                client.collection(SUMMARIES)
+                .where(filter=FieldFilter("report_id", "in", ids))
+                .select(["report_id"])
+            )
+            return [(s.id, s.get("report_id")) for s in query.stream(**self._opts())]
+
+        for start in range(0, len(report_ids), IN_QUERY_MAX):
+            ids = report_ids[start : start + IN_QUERY_MAX]
+            seen.update(self._remote("summary counts", functools.partial(read, ids)))
+        for body in self._local_copies("summary"):
+            seen[body["id"]] = body["report_id"]
+        counts: dict[str, int] = {}
+        for report_id in seen.values():
+            counts[report_id] = counts.get(report_id, 0) + 1
+        return counts
+
+    def delete_report(self, report_id: str) -> None:
+        """Remove a report, its host chunks and its summaries (here and in the outbox)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        client = self._client
+        key = f"report:{report_id}"
+        pending_summaries = [
+            b["id"] for b in self._local_copies("summary") if b.get("report_id") == report_id
+        ]
+
+        def delete() -> bool:
+            scan = client.collection(SCANS).document(report_id)
+            exists = scan.get(**self._opts()).exists
+            batch = _Batch(client, self._opts)
+            for chunk in scan.collection(HOST_CHUNKS).select(["seq"]).stream(**self._opts()):
+                batch.delete(chunk.reference)
+            summaries = client.collection(SUMMARIES).where(
+                filter=FieldFilter("report_id", "==", report_id)
+            )
+            for snap in summaries.select(["report_id"]).stream(**self._opts()):
+                batch.delete(snap.reference)
+            batch.delete(scan)
+            batch.commit()
+            return bool(exists)
+
+        with self._locked(key):
+            existed = self._remote(f"deleting report {report_id}", delete)
+            was_pending = key in self._pending
+            if was_pending:
+                self._outbox.outbox_done(key)
+                self._pending.discard(key)
+        for summary_id in pending_summaries:
+            self._outbox.outbox_done(f"summary:{summary_id}")
+            self._pending.discard(f"summary:{summary_id}")
+        if not (existed or was_pending):
+            raise NotFound(f"No report with id {report_id!r}.")
+
+    # -- generic records ---------------------------------------------------------------------
+    def _push_record(self, collection: str, rec: Job | Summary | Comparison) -> None:
+        doc = self._client.collection(collection).document(rec.id)
+        doc.set(_encode(record_to_dict(rec)), **self._opts())
+
+    def _save_record(self, kind: str, collection: str, rec: Job | Summary | Comparison) -> None:
+        self._write(
+            kind, rec.id, lambda: self._push_record(collection, rec), lambda: record_to_dict(rec)
+        )
+
+    def _get(self, kind: str, collection: str, cls: type[R], rec_id: str, what: str) -> R:
+        local = self._local_copy(kind, rec_id)
+        if local is not None:
+            return record_from_dict(cls, local)
+        client = self._client
+        snap = self._remote(
+            f"{what} {rec_id}",
+            lambda: client.collection(collection).document(rec_id).get(**self._opts()),
+        )
+        if not snap.exists:
+            raise NotFound(f"No {what} with id {rec_id!r}.")
+        return record_from_dict(cls, _decode(snap.to_dict()))
+
+    def _stream(self, query: Any) -> list[Any]:
+        return list(query.stream(**self._opts()))
+
+    def _query(self, what: str, queries: Iterable[Any]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for query in queries:
+            docs = self._remote(what, functools.partial(self._stream, query))
+            for snap in docs:
+                found[snap.id] = _decode(snap.to_dict())
+        return found
+
+    def _newest_first(
+        self,
+        kind: str,
+        cls: type[R],
+        found: dict[str, dict[str, Any]],
+        keep: Callable[[dict[str, Any]], bool] = lambda _: True,
+        limit: int | None = None,
+    ) -> list[R]:
+        for body in self._local_copies(kind):
+            if keep(body):
+                found[body["id"]] = body
+        rows = sorted(found.values(), key=lambda d: (d.get("created_at") or 0.0, d["id"]))
+        rows.reverse()
+        if limit is not None:
+            rows = rows[: int(limit)]
+        return [record_from_dict(cls, d) for d in rows]
+
+    # -- jobs --------------------------------------------------------------------------------
+    def save_job(self, job: Job) -> None:
+        """Insert or replace a job."""
+        self._save_record("job", JOBS, job)
+
+    def get_job(self, job_id: str) -> Job:
+        """One job."""
+        return self._get("job", JOBS, Job, job_id, "scan job")
+
+    def list_jobs(
+        self, statuses: tuple[str, ...] | None = None, limit: int | None = None
+    ) -> list[Job]:
+        """Jobs, newest first, optionally only those in ``statuses``."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        jobs = self._client.collection(JOBS)
+        if statuses:
+            # Filtering here and sorting below needs no composite index in Firestore.
+            query = jobs.where(filter=FieldFilter("status", "in", list(statuses)))
+        else:
+            query = jobs.order_by("created_at", direction="DESCENDING")
+            if limit is not None:
+                query = query.limit(int(limit))
+        found = self._query("the job list", [query])
+        return self._newest_first(
+            "job", Job, found, lambda b: not statuses or b.get("status") in statuses, limit
+        )
+
+    # -- summaries ---------------------------------------------------------------------------
+    def save_summary(self, summary: Summary) -> None:
+        """Insert or replace a summary (called repeatedly while it streams)."""
+        self._save_record("summary", SUMMARIES, summary)
+
+    def get_summary(self, summary_id: str) -> Summary:
+        """One summary."""
+        return self._get("summary", SUMMARIES, Summary, summary_id, "summary")
+
+    def list_summaries(self, report_id: str | None = None) -> list[Summary]:
+        """Summaries, newest first; those of one report (or diff base) when given."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        summaries = self._client.collection(SUMMARIES)
+        if report_id is None:
+            queries = [summaries.order_by("created_at", direction="DESCENDING")]
+        else:
+            queries = [
+                summaries.where(filter=FieldFilter("report_id", "==", report_id)),
+                summaries.where(filter=FieldFilter("base_report_id", "==", report_id)),
+            ]
+        found = self._query("the summary list", queries)
+        return self._newest_first(
+            "summary",
+            Summary,
+            found,
+            lambda b: (
+                report_id is None or report_id in (b.get("report_id"), b.get("base_report_id"))
+            ),
+        )
+
+    # -- comparisons -------------------------------------------------------------------------
+    def save_comparison(self, comparison: Comparison) -> None:
+        """Insert or replace a model comparison."""
+        self._save_record("comparison", COMPARISONS, comparison)
+
+    def get_comparison(self, comparison_id: str) -> Comparison:
+        """One comparison."""
+        return self._get("comparison", COMPARISONS, Comparison, comparison_id, "comparison")
+
+    def list_comparisons(self) -> list[Comparison]:
+        """Comparisons, newest first."""
+        query = self._client.collection(COMPARISONS).order_by("created_at", direction="DESCENDING")
+        return self._newest_first(
+            "comparison", Comparison, self._query("the comparison list", [query])
+        )
+
+    def close(self) -> None:
+        """Close the Firestore channel and the outbox's connection."""
+        with self._state_lock:
+            old, self._client_obj = self._client_obj, None
+        _close_client(old)
+        self._outbox.close()
+
+
+class _Batch:
+    """Writes grouped into commits that stay within Firestore's count and size limits."""
+
+    def __init__(self, client: Any, opts: Callable[[], dict[str, Any]]) -> None:
+        self._client = client
+        self._opts = opts
+        self._batch = client.batch()
+        self._writes = 0
+        self._bytes = 0
+
+    def _room(self, size: int) -> None:
+        if self._writes and (
+            self._writes + 1 > BATCH_MAX_WRITES or self._bytes + size > BATCH_MAX_BYTES
+        ):
+            self.commit()
+
+    def set(self, ref: Any, data: dict[str, Any], size: int) -> None:
+        """Add a whole-document write."""
+        self._room(size + 200)
+        self._batch.set(ref, data)
+        self._writes += 1
+        self._bytes += size + 200
+
+    def delete(self, ref: Any) -> None:
+        """Add a delete."""
+        self._room(200)
+        self._batch.delete(ref)
+        self._writes += 1
+        self._bytes += 200
+
+    def commit(self) -> None:
+        """Send what is queued, if anything."""
+        if self._writes:
+            self._batch.commit(**self._opts())
+        self._batch = self._client.batch()
+        self._writes = 0
+        self._bytes = 0
+
+
+def _close_client(client: Any) -> None:
+    api = getattr(client, "_firestore_api_internal", None) if client is not None else None
+    transport = getattr(api, "_transport", None)
+    close = getattr(transport, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):  # closing a dead channel may fail; nothing to do
+            close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

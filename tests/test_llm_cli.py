@@ -1,0 +1,178 @@
+"""``python -m llm``: models, summarize (text and json), exit codes, and a kill -9 mid-summary."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import config
+from llm.cli import main
+from llm.summarize import recover_summaries
+from scanner.models import Report
+from services import Services, build
+from store.sqlite import SQLiteStore
+from tests.ollama_double import ModelScript, OllamaDouble
+
+ROOT = config.PROJECT_ROOT
+ANSWER = "Telnet is open on 10.0.0.5 port 23; 10.0.0.66 runs SMB on 445/tcp."
+
+
+def _run(argv: list[str], svc: Services) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, services=svc, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_models_lists_installed_models(llm_services: Services, ollama_double: OllamaDouble) -> None:
+    ollama_double.models["mistral:7b"] = ModelScript()
+    code, out, _ = _run(["models"], llm_services)
+    assert code == 0
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["llama3.2:latest", "mistral:7b"]
+    code, out, _ = _run(["models", "--format", "json"], llm_services)
+    assert [m["name"] for m in json.loads(out)] == ["llama3.2:latest", "mistral:7b"]
+
+
+def test_summarize_text_prints_the_summary_and_saves_it(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(answer=ANSWER)
+    code, out, err = _run(["summarize", report.id, "--model", "llama3.2"], llm_services)
+    assert code == 0
+    assert out == ANSWER + "\n"
+    saved = llm_services.store.list_summaries(report.id)
+    assert len(saved) == 1 and saved[0].text == ANSWER and saved[0].status == "complete"
+    assert f"Saved summary {saved[0].id} (complete)" in err
+    assert "Not in the scan data — verify: host 10.0.0.66" in err
+
+
+def test_summarize_json_ends_with_one_object(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(answer=ANSWER)
+    argv = ["summarize", report.id, "--model", "llama3.2", "--audience", "technical"]
+    code, out, _ = _run([*argv, "--format", "json"], llm_services)
+    assert code == 0
+    obj = json.loads(out.splitlines()[-1])
+    assert {"id", "report_id", "model", "text", "metrics", "unsupported_claims"} <= obj.keys()
+    assert obj["report_id"] == report.id and obj["model"] == "llama3.2:latest"
+    assert obj["text"] == ANSWER and obj["metrics"]["output_tokens"] > 0
+    assert obj["unsupported_claims"] == [
+        {"kind": "host", "value": "10.0.0.66"},
+        {"kind": "port", "value": "445"},
+    ]
+    assert llm_services.store.get_summary(obj["id"]).audience == "technical"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["summarize", "nope", "--model", "llama3.2"], "nope"),
+        (["summarize", "r-sum", "--model", "mistral:7b"], "ollama pull mistral:7b"),
+        (["summarize", "r-sum", "--model", "llama3.2", "--audience", "board"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2(
+    llm_services: Services, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(argv, llm_services)
+    assert code == 2
+    assert message in err + capsys.readouterr().err
+    assert llm_services.store.list_summaries() == []
+
+
+def test_ollama_unavailable_exits_1(db_path: Path, report: Report) -> None:
+    svc = build(config.load({"SCANSCRIBE_DB": str(db_path), "OLLAMA_HOST": "http://127.0.0.1:9"}))
+    try:
+        svc.store.save_report(report)
+        for argv in (["models"], ["summarize", report.id, "--model", "llama3.2"]):
+            code, _, err = _run(argv, svc)
+            assert code == 1 and "ollama serve" in err
+    finally:
+        svc.close()
+
+
+def test_failed_stream_exits_1_and_keeps_the_partial_text(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(chunks=["a", "b", "c"], drop_after=2)
+    code, out, err = _run(
+        ["summarize", report.id, "--model", "llama3.2", "--format", "json"], llm_services
+    )
+    assert code == 1
+    obj = json.loads(out.splitlines()[-1])
+    assert obj["text"] == "ab" and obj["status"] == "failed"
+    assert "stopped part-way" in err
+
+
+def _spawn(args: list[str], db: Path, double: OllamaDouble) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "SCANSCRIBE_DB": str(db),
+        "OLLAMA_HOST": double.url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("SCANSCRIBE_STORE", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llm", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_text_streams_to_stdout_as_it_arrives(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report, db_path: Path
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(
+        chunks=["first ", *["more "] * 60], chunk_delay_s=0.03
+    )
+    proc = _spawn(["summarize", report.id, "--model", "llama3.2"], db_path, ollama_double)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.read(6)
+        assert first == "first "
+        assert proc.poll() is None, "text arrived only at the end"
+        rest = proc.stdout.read()  # through the same buffer as the first read
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert rest.count("more") == 60
+
+
+def test_kill_9_mid_summary_keeps_the_partial_text_marked_interrupted(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report, db_path: Path
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(chunks=["x "] * 400, chunk_delay_s=0.02)
+    proc = _spawn(["summarize", report.id, "--model", "llama3.2"], db_path, ollama_double)
+    store = SQLiteStore(db_path)
+    try:
+        deadline = time.monotonic() + 15
+        saved = []
+        while time.monotonic() < deadline:
+            saved = [s for s in store.list_summaries(report.id) if s.text]
+            if saved:
+                break
+            time.sleep(0.05)
+        assert saved, "no partial summary was saved while streaming"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+        row = store.get_summary(saved[0].id)
+        assert row.status == "streaming" and row.writer_pid == proc.pid
+        assert recover_summaries(store) == [row.id]
+        after = store.get_summary(row.id)
+        assert after.status == "interrupted" and after.text.startswith("x x")
+    finally:
+        proc.kill()
+        proc.communicate()
+        store.close()

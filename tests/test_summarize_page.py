@@ -1,0 +1,157 @@
+"""The Summarize page, driven through AppTest against the Ollama test double."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui
+from scanner.models import Host, Port, Report, Script
+from store.sqlite import SQLiteStore
+from tests.ollama_double import ModelScript, OllamaDouble
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "summarize.py")
+
+TRUE_AND_FALSE = (
+    "Host 10.0.0.5 exposes Telnet on 23/tcp and a web server on port 80 that is affected by "
+    "CVE-2021-41773. The database server 10.0.0.99 has port 3306 open, see CVE-2099-0001. "
+    "Details: [click](https://evil.example) <img src=x> www.evil.example"
+)
+
+
+def _report(rid: str = "r1", created: float | None = None) -> Report:
+    return Report(
+        id=rid,
+        targets=("10.0.0.0/24",),
+        profile="quick",
+        created_at=created or time.time(),
+        hosts=(
+            Host(
+                "10.0.0.5",
+                ports=(
+                    Port(23, "tcp", "open", service="telnet"),
+                    Port(
+                        80,
+                        "tcp",
+                        "open",
+                        service="http",
+                        scripts=(Script("http-vuln-cve2021-41773", "VULNERABLE: CVE-2021-41773"),),
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+@pytest.fixture
+def page_env(
+    monkeypatch: pytest.MonkeyPatch, db_path: Path, ollama_double: OllamaDouble
+) -> Iterator[SQLiteStore]:
+    """The page pointed at a fresh database holding one report and at the Ollama double."""
+    monkeypatch.setenv("SCANSCRIBE_DB", str(db_path))
+    monkeypatch.setenv("OLLAMA_HOST", ollama_double.url)
+    monkeypatch.setenv("SCANSCRIBE_OLLAMA_TIMEOUT", "3")
+    monkeypatch.delenv("SCANSCRIBE_STORE", raising=False)
+    store = SQLiteStore(db_path)
+    store.save_report(_report())
+    ui._services.clear()
+    yield store
+    ui._services.clear()
+    store.close()
+
+
+def _page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=30).run()
+
+
+def _all_text(at: AppTest) -> str:
+    parts = [str(e.value) for e in at.markdown] + [str(e.value) for e in at.caption]
+    for kind in ("error", "warning", "info", "success"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def test_summary_streams_to_completion_with_metrics_and_fact_check(
+    page_env: SQLiteStore, ollama_double: OllamaDouble
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(answer=TRUE_AND_FALSE)
+    at = _page()
+    assert at.selectbox(key="sum_model").value == "llama3.2:latest"
+    at.radio(key="sum_audience").set_value("technical")
+    at.button(key="sum_go").click().run()
+    assert not at.exception, at.exception
+    text = _all_text(at)
+    assert "Complete." in text
+    # Metrics from the final chunk and the app's own timing.
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Output tokens"] != "—" and labels["Time to first token"].endswith(" s")
+    # Unsupported claims listed and highlighted; the true ones are not.
+    flagged = next(d.value for d in at.dataframe if "check" in d.value.columns)
+    assert sorted(flagged["value"]) == ["10.0.0.99", "3306", "CVE-2099-0001", "www.evil.example"]
+    assert set(flagged["check"]) == {"not in the scan data — verify"}
+    shown = "\n".join(m.value for m in at.markdown if "exposes" in m.value)
+    assert ":red-background[**10.0.0.99**]" in shown
+    assert ":red-background[**CVE-2099-0001**]" in shown
+    assert "CVE-2021-41773**]" not in shown and "10.0.0.5**]" not in shown
+    # Untrusted output cannot become a link, an image or HTML.
+    assert re.search(r"(?<!\\)\]\(", shown) is None, shown  # no live [text](url)
+    assert re.search(r"(?<!\\)<img", shown) is None and "\\[click\\]" in shown
+    assert "https\\://" in shown and "www\\.evil" in shown
+    # Saved with its fact check, listed among the report's summaries.
+    saved = page_env.list_summaries("r1")
+    assert len(saved) == 1 and saved[0].status == "complete"
+    assert saved[0].text == TRUE_AND_FALSE and saved[0].audience == "technical"
+    assert {c["value"] for c in saved[0].fact_check["unsupported"]} == {
+        "10.0.0.99",
+        "3306",
+        "CVE-2099-0001",
+        "www.evil.example",
+    }
+    assert at.dataframe(key="sum_saved").value["status"].tolist() == ["complete"]
+
+
+def test_mid_stream_failure_keeps_partial_text_marked_incomplete_and_offers_retry(
+    page_env: SQLiteStore, ollama_double: OllamaDouble
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(
+        answer="Host 10.0.0.5 has telnet open and it should be closed soon", error_after=4
+    )
+    at = _page()
+    at.button(key="sum_go").click().run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "Incomplete" in errors and "stopped part-way" in errors
+    assert any("Host 10.0.0.5 has" in m.value for m in at.markdown)
+    saved = page_env.list_summaries("r1")[0]
+    assert saved.status == "failed" and saved.text == "Host 10.0.0.5 has telnet"
+    # Retry runs again; with the model fixed it completes.
+    ollama_double.models["llama3.2:latest"] = ModelScript(answer="Host 10.0.0.5 is fine.")
+    at.button(key="sum_retry").click().run()
+    assert "Complete." in _all_text(at)
+    assert [s.status for s in page_env.list_summaries("r1")] == ["complete", "failed"]
+
+
+def test_ollama_down_says_how_to_start_it(
+    page_env: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    ui._services.clear()
+    at = _page()
+    assert not at.exception
+    assert "ollama serve" in " ".join(e.value for e in at.error)
+    assert at.button(key="sum_go").disabled
+
+
+def test_no_model_installed_says_how_to_pull_one(
+    page_env: SQLiteStore, ollama_double: OllamaDouble
+) -> None:
+    ollama_double.models.clear()
+    at = _page()
+    assert "ollama pull" in " ".join(w.value for w in at.warning)
+    assert at.button(key="sum_go").disabled
