@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import config as config_mod
 from config import Config
-from store.base import Store
+from store.base import Store, StoreError
 from store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -57,6 +57,18 @@ class Services:
 
         return OllamaGateway.from_config(self.config)
 
+    def recover(self) -> None:
+        """Start-up recovery: jobs and summaries left unfinished by a dead process are marked
+        interrupted (and orphan nmap process groups killed). A store that cannot be read is
+        logged, not fatal: the pages say so when they read it."""
+        from llm.summarize import recover_summaries
+
+        try:
+            self.runner  # noqa: B018 - building the runner runs its recovery
+            recover_summaries(self.store)
+        except StoreError as exc:
+            log.warning("start-up recovery skipped: %s", exc)
+
     def close(self) -> None:
         """Stop running jobs and close the store."""
         if self._closed:
@@ -70,4 +82,6 @@ class Services:
 def build(cfg: Config | None = None) -> Services:
     """Build the services from ``cfg`` (the environment's settings when None)."""
     cfg = cfg or config_mod.load()
-    return Services(config=cfg, store=open_store(cfg))
+    svc = Services(config=cfg, store=open_store(cfg))
+    svc.recover()
+    return svc
