@@ -6,7 +6,7 @@ the same Ollama test double streaming 2,000 chunks at full speed, same run:
 
 - baseline, collect-then-render: the raw ``ollama`` client, join the chunks, one ``st.markdown``;
 - naive: every chunk handed to ``st.write_stream`` (it re-sends the whole text each time);
-- ScanScribe: StreamJob in a worker thread, ``follow()`` coalescing what arrives within 25 ms,
+- ScanScribe: StreamJob in a worker thread, ``follow()`` coalescing what arrives within 20 ms,
   the markdown escaper, ``st.write_stream``; the text must still grow in several steps.
 
 Medians of interleaved rounds. Target: ScanScribe <= 2x the baseline with >= 3 visible updates.
@@ -128,7 +128,7 @@ def main() -> int:
         f"({naive:.1f}x, {statistics.median(updates['naive']):.0f} updates)"
     )
     print(
-        f"  ScanScribe (worker + 25 ms coalescing):  {med['scanscribe'] * 1000:8.1f} ms "
+        f"  ScanScribe (worker + 20 ms coalescing):  {med['scanscribe'] * 1000:8.1f} ms "
         f"({ratio:.2f}x, {fewest}-{max(updates['scanscribe'])} updates)"
     )
     ok = ratio <= TARGET and fewest >= MIN_UPDATES

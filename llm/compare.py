@@ -414,10 +414,6 @@ class _Lane:
         self.error = ""
 
     @property
-    def finished(self) -> bool:
-        return self.job.finished or (bool(self.error) and not self.started)
-
-    @property
     def phase(self) -> str:
         if self.error and not self.started:
             return "failed"

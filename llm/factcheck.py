@@ -200,8 +200,11 @@ def _mentions(text: str) -> Iterator[tuple[str, str, tuple[int, int], bool | Non
             yield "host", addr, m.span(1), None
     for m in _HOSTNAME.finditer(text):
         name = m.group(1).lower()
-        last = name.rsplit(".", 1)[-1]
-        if last in _NOT_HOSTS or name in _PRODUCTS or not free(*m.span(1)):
+        raw_last = m.group(1).rsplit(".", 1)[-1]
+        last = raw_last.lower()
+        # "invented.Host" is a missing space after a full stop, not a host name.
+        sentence = raw_last[0].isupper() and raw_last[1:].islower()
+        if last in _NOT_HOSTS or name in _PRODUCTS or sentence or not free(*m.span(1)):
             continue
         taken.append(m.span(1))
         yield "host", name, m.span(1), None

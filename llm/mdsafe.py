@@ -2,8 +2,8 @@
 
 Model output is attacker-influenced (scan data reaches the prompt), so what reaches markdown must
 not become a link, an image, HTML, an entity or a Streamlit directive, while headings, lists and
-emphasis still read well. The escaper is stateful because an autolink such as ``www.`` can be
-split across two chunks of a stream.
+emphasis still read well. The escaper is stateful because an autolink such as ``www.`` or
+``https://`` can be split across two chunks of a stream.
 """
 
 from __future__ import annotations
@@ -14,27 +14,34 @@ from collections.abc import Iterable, Iterator
 # code spans (which would show our backslashes), math, Streamlit's ``:directive[...]`` and
 # emoji shortcodes, ``scheme:`` autolinks and ``user@host`` e-mail autolinks.
 _ALWAYS = frozenset("\\`[]<>&$:@")
+ZWSP = "\u200b"
 
 
 class MarkdownEscaper:
     """Feed chunks, get markdown that renders them literally minus formatting risks."""
 
     def __init__(self) -> None:
-        self._tail = ""  # the last raw characters seen, to spot ``www.`` across chunks
+        self._tail = ""  # the last raw characters seen, to spot autolinks across chunks
 
     def feed(self, chunk: str) -> str:
         """Escape one chunk, remembering what it ended with."""
         out: list[str] = []
         tail = self._tail
         for ch in chunk:
-            if ch in _ALWAYS:
+            low = tail.lower()
+            if ch == ":" and low.endswith(("http", "https")):
+                # GFM turns bare http(s):// and www. into links after escapes are resolved, so a
+                # backslash is not enough: an invisible zero-width space breaks the pattern.
+                out.append(ZWSP + "\\:")
+            elif ch == "." and low[-3:] == "www":
+                out.append(ZWSP + "\\.")
+            elif ch == "@":
+                out.append("\\@" + ZWSP)
+            elif ch in _ALWAYS:
                 out.append("\\" + ch)
-            elif ch == "." and tail[-3:].lower() == "www":
-                # A GFM autolink needs a literal "www."; an escaped dot renders the same.
-                out.append("\\.")
             else:
                 out.append(ch)
-            tail = (tail + ch)[-3:]
+            tail = (tail + ch)[-5:]
         self._tail = tail
         return "".join(out)
 

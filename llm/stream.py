@@ -25,9 +25,9 @@ from llm.errors import LLMError, LLMTimeout, StreamBroken
 log = logging.getLogger(__name__)
 
 STATES = ("pending", "running", "complete", "stopped", "failed")
-# Pieces arriving within this window reach the page as one update: about 40 updates a second at
+# Pieces arriving within this window reach the page as one update: about 50 updates a second at
 # most, smooth to the eye, while st.write_stream re-sends the whole text far less often.
-DEFAULT_WINDOW_S = 0.025
+DEFAULT_WINDOW_S = 0.02
 
 Callback = Callable[["StreamJob"], None]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from typing import Any
 
 import streamlit as st
@@ -22,6 +21,13 @@ from llm.compare import (
     limits_from_env,
     load_subject,
     set_verdict,
+)
+from llm.compare_tables import (
+    claim_rows,
+    coverage_rows,
+    factcheck_rows,
+    leaderboard_rows,
+    metrics_rows,
 )
 from llm.errors import LLMError
 from llm.factcheck import check
@@ -52,10 +58,6 @@ st.caption(
 )
 svc = ui.get_services()
 ss = st.session_state
-
-
-def _num(value: Any, digits: int = 2) -> float | None:
-    return round(float(value), digits) if isinstance(value, int | float) else None
 
 
 def _start(params: dict[str, Any]) -> None:
@@ -101,7 +103,6 @@ def _drain(run: ComparisonRun) -> None:
                 disabled=view.phase not in ACTIVE,
             )
     shown = [""] * len(views)
-    t0 = time.monotonic()
     while True:
         done = run.finished
         for i, view in enumerate(run.views()):
@@ -113,26 +114,6 @@ def _drain(run: ComparisonRun) -> None:
         if done:
             break
         run.wait(DRAIN_EVERY_S)
-    ss["cmp_drained_s"] = time.monotonic() - t0
-
-
-def _metrics_rows(comp: Comparison) -> list[dict[str, Any]]:
-    rows = []
-    for r in comp.results:
-        m = r.get("metrics") or {}
-        rows.append(
-            {
-                "model": r["model"],
-                "status": r["status"],
-                "time to first token (s)": _num(m.get("ttft_s"), 2),
-                "tokens/s": _num(m.get("tokens_per_s"), 1),
-                "output tokens": _num(m.get("output_tokens"), 0),
-                "total time (s)": _num(m.get("total_s"), 2),
-                "load time in run (s)": _num(m.get("load_s"), 2),
-                "warm-up load (s)": _num(m.get("warmup_load_s"), 2),
-            }
-        )
-    return rows
 
 
 def _show(comp: Comparison) -> None:
@@ -159,7 +140,7 @@ def _show(comp: Comparison) -> None:
                 note = "still streaming in another session — reopen it in a moment"
             (st.caption if r["status"] == "complete" else st.warning)(note)
             if r.get("error"):
-                st.error(r["error"])
+                st.error(escape_markdown(r["error"]))
             fc = check(r["text"], *reports) if reports else None
             if not r["text"]:
                 st.caption("No text arrived.")
@@ -176,56 +157,17 @@ def _show(comp: Comparison) -> None:
         "Load time is shown apart: 'load time in run' is what Ollama spent loading during the "
         "timed answer, 'warm-up load' what it spent before it (with warm-up on)."
     )
-    st.dataframe(_metrics_rows(comp), hide_index=True, key="cmp_metrics")
+    st.dataframe(metrics_rows(comp), hide_index=True, key="cmp_metrics")
 
     st.subheader("Fact check")
-    claims = []
-    for r in comp.results:
-        kept = r.get("fact_check") or {}
-        for verdict, key in (
-            ("in the scan", "supported"),
-            ("not in the scan — verify", "unsupported"),
-        ):
-            claims += [
-                {"model": r["model"], "kind": c["kind"], "claim": c["value"], "check": verdict}
-                for c in kept.get(key, ())
-            ]
-    st.dataframe(
-        [
-            {
-                "model": r["model"],
-                "supported": len((r.get("fact_check") or {}).get("supported", ())),
-                "not in the scan": len(r.get("unsupported_claims") or ()),
-            }
-            for r in comp.results
-        ],
-        hide_index=True,
-        key="cmp_factcheck",
-    )
+    st.dataframe(factcheck_rows(comp), hide_index=True, key="cmp_factcheck")
+    claims = claim_rows(comp)
     if claims:
         st.dataframe(claims, hide_index=True, key="cmp_claims")
 
     st.subheader("Coverage")
     st.caption("Hosts, and open ports rated critical or high, that each answer mentions.")
-    rows = []
-    for r in comp.results:
-        cov = r.get("coverage") or {}
-        hosts_in, hosts_out = cov.get("hosts_mentioned", []), cov.get("hosts_missed", [])
-        ports_in, ports_out = cov.get("ports_mentioned", []), cov.get("ports_missed", [])
-
-        def label(p: dict[str, Any]) -> str:
-            return f"{p['host']} {p['port']}/{p['protocol']} {p['service']} ({p['level']})"
-
-        rows.append(
-            {
-                "model": r["model"],
-                "hosts mentioned": f"{len(hosts_in)}/{len(hosts_in) + len(hosts_out)}",
-                "hosts left out": ", ".join(hosts_out),
-                "high-risk ports mentioned": f"{len(ports_in)}/{len(ports_in) + len(ports_out)}",
-                "high-risk ports left out": ", ".join(label(p) for p in ports_out),
-            }
-        )
-    st.dataframe(rows, hide_index=True, key="cmp_coverage")
+    st.dataframe(coverage_rows(comp), hide_index=True, key="cmp_coverage")
 
     st.subheader("Verdict")
     if ss.get("cmp_verdict_for") != comp.id:
@@ -238,22 +180,22 @@ def _show(comp: Comparison) -> None:
         options,
         key="cmp_winner",
         horizontal=True,
-        format_func=lambda m: "A tie" if m == TIE else m,
+        format_func=lambda m: "A tie" if m == TIE else escape_markdown(m),
     )
     note = st.text_area("Note (optional)", key="cmp_note", max_chars=2000)
     if st.button("Save verdict", key="cmp_save", disabled=winner is None):
         try:
-            saved = set_verdict(svc.store, comp.id, str(winner), note)
+            judged = set_verdict(svc.store, comp.id, str(winner), note)
         except (StoreError, ValueError) as exc:
             st.error(f"The verdict was not saved: {exc}")
         else:
-            st.success(f"Saved: {'a tie' if saved.winner == TIE else saved.winner} for {comp.id}.")
+            choice = "a tie" if judged.winner == TIE else escape_markdown(str(judged.winner))
+            st.success(f"Saved: {choice} for {comp.id}.")
 
 
 # -- setup ----------------------------------------------------------------------------------------
 try:
     reports = svc.store.list_reports()
-    saved = svc.store.list_comparisons()
 except StoreError as exc:
     st.error(f"The store could not be read: {exc}")
     st.stop()
@@ -350,7 +292,7 @@ else:
             ready = False
         else:
             for note in capacity.notes:
-                st.info(note)
+                st.info(escape_markdown(note))
             if not capacity.ok:
                 capacity_ok = False
                 st.warning(
@@ -379,28 +321,35 @@ else:
     )
 
 if "cmp_failure" in ss:
-    st.error(ss["cmp_failure"])
+    st.error(escape_markdown(ss["cmp_failure"]))
 
 # -- the running comparison, then the one being looked at ------------------------------------------
 run = ss.get("cmp_run")
 if run is not None and not run.finished:
     _drain(run)
-    if run.save_error:
-        st.error(f"The comparison could not be saved: {run.save_error}")
     st.rerun()
 
 view_id = ss.get("cmp_view")
-if view_id:
+current: Comparison | None = None
+if run is not None and run.id == view_id and run.save_error:
+    # The answers are still here even though the store refused them: show them, say so.
+    st.error(f"The comparison could not be saved: {run.save_error}")
+    current = run.comparison
+elif view_id:
     try:
         current = svc.store.get_comparison(view_id)
     except StoreError as exc:
         st.error(f"The comparison could not be opened: {exc}")
-    else:
-        with st.container(border=True, key="cmp_result"):
-            _show(current)
+if current is not None:
+    with st.container(border=True, key="cmp_result"):
+        _show(current)
 
 st.subheader("Saved comparisons")
-saved = svc.store.list_comparisons()
+try:
+    saved = svc.store.list_comparisons()
+except StoreError as exc:
+    st.error(f"The store could not be read: {exc}")
+    st.stop()
 if not saved:
     st.caption("None yet.")
 else:
@@ -425,19 +374,7 @@ else:
         "complete answer."
     )
     st.dataframe(
-        [
-            {
-                "model": s.model,
-                "comparisons": s.comparisons,
-                "wins": s.wins,
-                "ties": s.ties,
-                "losses": s.losses,
-                "avg tokens/s": _num(s.avg_tokens_per_s, 1),
-                "avg time to first token (s)": _num(s.avg_ttft_s, 2),
-                "avg unsupported claims": _num(s.avg_unsupported, 2),
-            }
-            for s in leaderboard(saved)
-        ],
+        leaderboard_rows(leaderboard(saved)),
         hide_index=True,
         key="cmp_leaderboard",
     )

@@ -13,12 +13,39 @@ from scanner.importer import import_bytes
 from scanner.models import ReportSummary
 from scanner.parser import MAX_IMPORT_BYTES
 from scanner.risk import LEVELS
-from scanner.views import FilterError, PortFilter, ReportView, parse_port_filter
+from scanner.views import FilterError, PortFilter, ReportView, diff_frames, parse_port_filter
 from store.base import NotFound, StoreError
+from store.records import Summary
 
 PAGE_ROWS = 500
 SCRIPT_LIMIT = 40
-RISK_COLORS = {"critical": "🟥", "high": "🟧", "medium": "🟨", "low": "🟦", "info": "⬜"}
+HOST_ORDER = (
+    "address",
+    "hostnames",
+    "status",
+    "os",
+    "open_ports",
+    "risk",
+    "risk_reason",
+    "mac",
+    "vendor",
+)
+PORT_ORDER = (
+    "address",
+    "port",
+    "protocol",
+    "state",
+    "service",
+    "product",
+    "version",
+    "extrainfo",
+    "risk",
+    "risk_reason",
+    "cpe",
+    "reason",
+    "scripts",
+)
+WHY = {"risk_reason": st.column_config.TextColumn("why", width="large")}
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the report…")
@@ -72,7 +99,7 @@ with st.expander("Import nmap XML", expanded=not history):
             except StoreError as exc:
                 done[up.file_id] = ("refused", f"not saved: {exc}")
         kind, msg = done[up.file_id]
-        text = f"{ui.escape_md(up.name)}: {msg}"
+        text = ui.escape_md(f"{up.name}: {msg}")
         {"ok": st.success, "partial": st.warning, "refused": st.error}[kind](text)
     if uploads:
         history = svc.store.list_reports()
@@ -83,14 +110,22 @@ if not history:
 
 # -- history -----------------------------------------------------------------------------------
 st.subheader("History")
-search = st.text_input(
+h1, h2 = st.columns([3, 1])
+search = h1.text_input(
     "Search reports", key="report_search", placeholder="id, target, profile or file name"
 )
+kind = h2.selectbox("Show", ("all reports", "scans", "imports", "incomplete"), key="report_kind")
 needle = search.strip().lower()
 rows = [
     r
     for r in history
-    if not needle or needle in " ".join((r.id, r.profile, r.source, *r.targets)).lower()
+    if (not needle or needle in " ".join((r.id, r.profile, r.source, *r.targets)).lower())
+    and (
+        kind == "all reports"
+        or (kind == "scans" and r.source == "scan")
+        or (kind == "imports" and r.source.startswith("import"))
+        or (kind == "incomplete" and not r.complete)
+    )
 ]
 st.dataframe(
     pd.DataFrame(
@@ -159,6 +194,15 @@ with tab_report:
     )
     if report.args:
         st.code(report.args, language="text")
+    saved = svc.store.list_summaries(report.id)
+    if saved:
+        with st.expander(f"Saved executive summaries ({len(saved)})"):
+            for s in saved:
+                st.caption(
+                    f"{ui.escape_md(s.model)} · {ui.escape_md(s.audience)} · {s.status} · "
+                    f"{ui.when(s.created_at)}"
+                )
+                st.text(s.text)
     if timed_out:
         st.warning(
             f"{timed_out} host(s) timed out: their open ports are unknown, not absent. "
@@ -197,7 +241,8 @@ with tab_report:
         hosts_df.head(PAGE_ROWS).drop(columns=["risk_rank"]),
         hide_index=True,
         key="hosts_table",
-        column_config={"risk_reason": st.column_config.TextColumn("why", width="large")},
+        column_order=HOST_ORDER,
+        column_config=WHY,
     )
 
     st.subheader("Ports")
@@ -222,18 +267,21 @@ with tab_report:
             ports_df.iloc[start : start + PAGE_ROWS].drop(columns=["risk_rank"]),
             hide_index=True,
             key="ports_table",
-            column_config={"risk_reason": st.column_config.TextColumn("why", width="large")},
+            column_order=PORT_ORDER,
+            column_config=WHY,
         )
 
     st.subheader("Script output")
-    scripts, total = view.scripts(ports_df if not pf.empty else view.ports, limit=SCRIPT_LIMIT)
+    # Unfiltered, show a sample; once narrowed (say to one host), show all of it.
+    limit = SCRIPT_LIMIT if pf.empty else 10 * SCRIPT_LIMIT
+    scripts, total = view.scripts(ports_df if not pf.empty else view.ports, limit=limit)
     if not total:
         st.caption("No NSE script output for these hosts and ports.")
     elif total > len(scripts):
         st.caption(f"Showing {len(scripts)} of {total} script outputs; filter to see others.")
     for h, p, sid, output in scripts:
         where = f"{h.address} {p.label}" if p is not None else f"{h.address} (host script)"
-        st.markdown(f"**{ui.escape_md(where)}** · `{ui.escape_md(sid)}`")
+        st.markdown(f"**{ui.escape_md(where)}** · {ui.escape_md(sid)}")
         st.code(output, language="text")
 
 # -- diff --------------------------------------------------------------------------------------
@@ -276,109 +324,41 @@ with tab_diff:
                 f"{len(d.uncertain)} host(s) timed out in one of the scans; their ports were "
                 "not compared: " + ui.escape_md(" ".join(d.uncertain[:20]))
             )
-        for title, hosts, key in (
-            ("New hosts", d.new_hosts, "diff_new_hosts"),
-            ("Gone hosts", d.gone_hosts, "diff_gone_hosts"),
-        ):
-            if hosts:
+        for title, frame in diff_frames(d, limit=PAGE_ROWS).items():
+            if len(frame):
                 st.markdown(f"**{title}**")
-                st.dataframe(
-                    pd.DataFrame(
-                        [
-                            {
-                                "address": h.address,
-                                "hostnames": ", ".join(h.hostnames),
-                                "open ports": " ".join(p.label for p in h.open_ports)[:300],
-                            }
-                            for h in hosts[:PAGE_ROWS]
-                        ]
-                    ),
-                    hide_index=True,
-                    key=key,
-                )
-        for title, ports, key in (
-            ("Opened ports", d.opened, "diff_opened"),
-            ("Closed ports", d.closed, "diff_closed"),
-        ):
-            if ports:
-                st.markdown(f"**{title}**")
-                st.dataframe(
-                    pd.DataFrame(
-                        [
-                            {
-                                "address": p.address,
-                                "port": f"{p.port}/{p.protocol}",
-                                "service": p.service.text(),
-                                "before": p.state_before,
-                                "after": p.state_after,
-                            }
-                            for p in ports[:PAGE_ROWS]
-                        ]
-                    ),
-                    hide_index=True,
-                    key=key,
-                )
-        if d.changed:
-            st.markdown("**Changed services**")
-            st.dataframe(
-                pd.DataFrame(
-                    [
-                        {
-                            "address": c.address,
-                            "port": f"{c.port}/{c.protocol}",
-                            "before": c.before.text(),
-                            "after": c.after.text(),
-                        }
-                        for c in d.changed[:PAGE_ROWS]
-                    ]
-                ),
-                hide_index=True,
-                key="diff_changed",
-            )
+                st.dataframe(frame, hide_index=True)
 
 # -- export and delete -------------------------------------------------------------------------
 with tab_export:
 
-    def _summaries() -> list:  # type: ignore[type-arg]
+    def _summaries() -> list[Summary]:
         return svc.store.list_summaries(report.id)
 
     st.caption("Files are built when you click, from the saved report and its summaries.")
-    e1, e2, e3, e4, e5 = st.columns(5)
-    e1.download_button(
-        "Hosts CSV",
-        lambda: export.hosts_csv(report),
-        file_name=f"{report.id}-hosts.csv",
-        mime="text/csv",
-        key="dl_hosts_csv",
+    downloads = (
+        ("Hosts CSV", "dl_hosts_csv", "-hosts.csv", "text/csv", lambda: export.hosts_csv(report)),
+        ("Ports CSV", "dl_ports_csv", "-ports.csv", "text/csv", lambda: export.ports_csv(report)),
+        (
+            "JSON",
+            "dl_json",
+            ".json",
+            "application/json",
+            lambda: export.report_json(report, _summaries()),
+        ),
+        (
+            "Markdown",
+            "dl_md",
+            ".md",
+            "text/markdown",
+            lambda: export.report_markdown(report, _summaries()),
+        ),
+        ("HTML", "dl_html", ".html", "text/html", lambda: export.report_html(report, _summaries())),
     )
-    e2.download_button(
-        "Ports CSV",
-        lambda: export.ports_csv(report),
-        file_name=f"{report.id}-ports.csv",
-        mime="text/csv",
-        key="dl_ports_csv",
-    )
-    e3.download_button(
-        "JSON",
-        lambda: export.report_json(report, _summaries()),
-        file_name=f"{report.id}.json",
-        mime="application/json",
-        key="dl_json",
-    )
-    e4.download_button(
-        "Markdown",
-        lambda: export.report_markdown(report, _summaries()),
-        file_name=f"{report.id}.md",
-        mime="text/markdown",
-        key="dl_md",
-    )
-    e5.download_button(
-        "HTML",
-        lambda: export.report_html(report, _summaries()),
-        file_name=f"{report.id}.html",
-        mime="text/html",
-        key="dl_html",
-    )
+    for column, (text, key, suffix, mime, make) in zip(
+        st.columns(len(downloads)), downloads, strict=True
+    ):
+        column.download_button(text, make, file_name=report.id + suffix, mime=mime, key=key)
 
     st.divider()
     if st.button("Delete this report…", key="delete_report"):

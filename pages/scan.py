@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import streamlit as st
 
 import ui
 from scanner.errors import ScanError
 from scanner.models import Report, host_frame
-from scanner.nmapbin import find_nmap, install_hint, is_root
+from scanner.nmapbin import install_hint, is_root
 from scanner.profiles import PROFILES
-from scanner.runner import scan_allowed
 from store.base import StoreError
 from store.records import JOB_ACTIVE, Job
 
@@ -18,14 +19,15 @@ RECENT_JOBS = 10
 st.title("Scan")
 svc = ui.get_services()
 runner = svc.runner
-allowed, why_not = scan_allowed(svc.config)
-nmap_info = find_nmap()
+why_not = ui.access().scan_refusal()
+allowed = why_not is None
+nmap_found = shutil.which("nmap") is not None
 root = is_root()
 st.session_state.setdefault("scan_jobs", [])
 
-if not allowed:
+if why_not is not None:
     st.error(why_not)
-if nmap_info is None:
+if not nmap_found:
     st.error(f"nmap is not installed. Install it with `{install_hint()}`, then reload.")
 
 choices = [p for p in PROFILES.values() if root or not p.needs_root]
@@ -56,7 +58,7 @@ with st.form("scan_form", border=True):
     )
     authorized = st.checkbox("I am authorized to scan these targets", key="scan_authorized")
     submitted = st.form_submit_button(
-        "Scan", key="scan_submit", type="primary", disabled=not allowed or nmap_info is None
+        "Scan", key="scan_submit", type="primary", disabled=not allowed or not nmap_found
     )
 
 if submitted:
@@ -64,9 +66,10 @@ if submitted:
         st.error("Tick “I am authorized to scan these targets” first; nothing was started.")
     else:
         try:
-            job = runner.submit(targets, profile_id or "", ports, owner=svc.config.user)
+            job = runner.submit(targets, profile_id or "", ports, owner=ui.current_user())
         except (ScanError, StoreError) as exc:
-            st.error(str(exc))
+            # Refusals quote what was typed: escaped, so it can never become a link or markup.
+            st.error(ui.escape_md(str(exc)))
         else:
             st.session_state["scan_jobs"].insert(0, job.id)
             st.success(f"Scan queued as job {job.id}.")
@@ -125,7 +128,7 @@ def progress_line(job: Job) -> str:
     if job.status == "queued":
         return "Queued: waiting for a free scan slot."
     left = f", about {ui.duration(job.eta_s)} left" if job.eta_s is not None else ""
-    task = job.task or "starting"
+    task = job.task or "nmap starting"
     return f"{task}: {job.progress:.0f} %{left}"
 
 
@@ -192,7 +195,7 @@ for n, job_id in enumerate(mine):
     label = ui.escape_md(f"{job.profile} · {' '.join(job.targets)} · {job.status}")
     with st.expander(label, expanded=n == 0):
         if job.status != "done" or not job.report_id:
-            st.error(job.error or f"The scan ended as {job.status}.")
+            st.error(ui.escape_md(job.error or f"The scan ended as {job.status}."))
             continue
         try:
             render_report(svc.store.get_report(job.report_id))

@@ -113,7 +113,7 @@ def _show_summary(s: Summary, fc: FactCheck | None, key: str) -> str:
     note = STATUS_NOTES.get(s.status, s.status)
     if s.status == "complete":
         st.caption(note)
-    elif s.status == "stopped":
+    elif s.status in ("stopped", "streaming"):
         st.info(note)
     else:
         st.error(note + (f" {s.error}" if s.error else ""))
@@ -145,7 +145,7 @@ def _show_summary(s: Summary, fc: FactCheck | None, key: str) -> str:
         )
     elif fc.claims:
         st.success(
-            f"Fact check: all {len(fc.claims)} hosts, ports and CVE ids named are in the scan data."
+            f"Fact check: all {len(fc.claims)} host, port and CVE claims are in the scan data."
         )
     else:
         st.caption("Fact check: the summary names no host, port or CVE id.")
@@ -229,8 +229,8 @@ elif run is not None:
             with text_slot:
                 st.write_stream(MarkdownEscaper().wrap(run.job.follow()))
             run.wait()
-            stop_slot.empty()
-        text_slot.empty()
+            # Widgets above were drawn while the stream ran (Summarize disabled): draw again.
+            st.rerun()
         _show_summary(run.summary, run.fact_check, "sum_result")
         if run.summary.status in ("failed", "stopped"):
             st.button("Retry", key="sum_retry", on_click=_retry)
@@ -261,12 +261,15 @@ else:
         selection_mode="single-row",
     )
     rows = table.selection.rows if table is not None else []
-    pick = saved[rows[0]].id if rows else None
-    pick = st.selectbox(
-        "Open a saved summary",
-        [x.id for x in saved],
-        index=None if pick is None else [x.id for x in saved].index(pick),
-        key="sum_saved_pick",
+    pick = (
+        saved[rows[0]].id
+        if rows
+        else st.selectbox(
+            "Open a saved summary (or select its row)",
+            [x.id for x in saved],
+            index=None,
+            key="sum_saved_pick",
+        )
     )
     if pick is not None:
         chosen = next(x for x in saved if x.id == pick)

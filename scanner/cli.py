@@ -23,6 +23,7 @@ from scanner import cli_reports
 from scanner.errors import NmapMissing, ScanError, TargetRefused
 from scanner.models import Host, Port, Report
 from scanner.profiles import PROFILES
+from scanner.runner import JobRunner
 from store.base import StoreError
 from store.records import Job
 
@@ -202,7 +203,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     """Run one scan as a job, wait for it, save and print the report."""
     svc = args.services
-    runner = svc.runner
+    runner: JobRunner = svc.runner
     try:
         job = runner.submit(" ".join(args.targets), args.profile, args.ports or "")
     except TargetRefused as exc:

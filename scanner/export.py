@@ -62,14 +62,26 @@ def ports_table(report: Report) -> pd.DataFrame:
     return frame
 
 
+def _inert_csv(frame: pd.DataFrame) -> str:
+    """CSV text in which no cell can start a spreadsheet formula (scan data is untrusted)."""
+    frame = frame.copy()
+    for col in frame.columns:
+        if frame[col].dtype == object or str(frame[col].dtype) in ("str", "string"):
+            values = frame[col].astype(str)
+            risky = values.str.match(r"[=+\-@\t\r]")
+            if risky.any():
+                frame[col] = values.where(~risky, "'" + values)
+    return str(frame.to_csv(index=False))
+
+
 def hosts_csv(report: Report) -> str:
-    """CSV of the hosts table."""
-    return str(hosts_table(report).drop(columns=["risk_rank"]).to_csv(index=False))
+    """CSV of the hosts table, with risk and reason."""
+    return _inert_csv(hosts_table(report).drop(columns=["risk_rank"]))
 
 
 def ports_csv(report: Report) -> str:
-    """CSV of the ports table."""
-    return str(ports_table(report).drop(columns=["risk_rank"]).to_csv(index=False))
+    """CSV of the ports table, with risk and reason."""
+    return _inert_csv(ports_table(report).drop(columns=["risk_rank"]))
 
 
 def report_json(report: Report, summaries: Sequence[Summary] = ()) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 from xml.parsers import expat
 
@@ -108,7 +109,9 @@ class _Builder:
 
     Only start tags are handled (half the Python calls of start+end): a port ends when an element
     that cannot be inside a port starts, a host ends when a top-level element starts. Repeated
-    values ("open", "tcp", "syn-ack", "http") are interned, so a big report holds one copy.
+    values ("open", "tcp", "syn-ack", "http") are interned, so a big report holds one copy. The
+    per-element path is a closure over local cells, the cheapest state Python offers, because it
+    runs once for every element of files with hundreds of thousands of them.
     """
 
     def __init__(self, parser: Any) -> None:
@@ -119,176 +122,190 @@ class _Builder:
         self.runstats: Attrs = {}
         self.seen_root = False
         self.host_offset = -1
-        self._host: dict[str, Any] | None = None
-        self._port: Attrs | None = None
-        self._state: Attrs | None = None
-        self._service: Attrs | None = None
-        self._cpes: list[str] = []
-        self._scripts: list[Script] = []
-        self._text: list[str] | None = None
+        self.start, self.finish, self.drop_open_host = self._make()
 
     def root(self, name: str, attrs: Attrs) -> None:
-        """The first element: it must be <nmaprun>; later elements go to :meth:`start`."""
+        """The first element: it must be <nmaprun>; later elements go to ``start``."""
         if name != "nmaprun":
             raise _NotNmap
         self.seen_root = True
         self.run = attrs
         self.parser.StartElementHandler = self.start
 
-    def start(self, name: str, attrs: Attrs) -> None:
-        """Dispatch one start tag; the most frequent names are tested first."""
-        if self._text is not None:
-            self._end_cpe()
-        if self._port is not None:
-            if name == "state":
-                self._state = attrs
+    def _make(
+        self,
+    ) -> tuple[Callable[[str, Attrs], None], Callable[[], None], Callable[[], None]]:
+        parser = self.parser
+        hosts = self.hosts
+        intern = _intern
+        port_children = _PORT_CHILDREN
+        after_host = _AFTER_HOST
+        host: dict[str, Any] | None = None
+        host_ports: list[Port] = []
+        pa: Attrs | None = None
+        st: Attrs | None = None
+        sv: Attrs | None = None
+        cpes: list[str] = []
+        scripts: list[Script] = []
+        text: list[str] | None = None
+
+        def end_cpe() -> None:
+            nonlocal text
+            parser.CharacterDataHandler = None
+            value = "".join(text or ()).strip()
+            text = None
+            if value and pa is not None:
+                cpes.append(intern(value))
+
+        def end_port() -> None:
+            nonlocal pa, st, sv, cpes, scripts
+            assert pa is not None
+            if sv is None:
+                name = product = version = extrainfo = ""
+            else:
+                name = sv.get("name", "")
+                # nmap's own listings call a service found inside TLS "ssl/<name>"; keep that.
+                if name and sv.get("tunnel") == "ssl":
+                    name = "ssl/" + name
+                name = intern(name)
+                product = intern(sv.get("product", ""))
+                version = intern(sv.get("version", ""))
+                extrainfo = intern(sv.get("extrainfo", ""))
+            portid = pa.get("portid", "")
+            host_ports.append(
+                Port(
+                    int(portid) if portid.isdigit() else 0,
+                    intern(pa.get("protocol", "tcp")),
+                    intern(st.get("state", "unknown")) if st else "unknown",
+                    intern(st.get("reason", "")) if st else "",
+                    name,
+                    product,
+                    version,
+                    extrainfo,
+                    tuple(cpes) if cpes else (),
+                    tuple(scripts) if scripts else (),
+                )
+            )
+            pa = st = sv = None
+            if cpes:
+                cpes = []
+            if scripts:
+                scripts = []
+
+        def end_host() -> None:
+            nonlocal host, host_ports
+            if pa is not None:
+                end_port()
+            h = host
+            host = None
+            if h is None:
                 return
-            if name == "service":
-                self._service = attrs
+            hosts.append(
+                Host(
+                    h["address"],
+                    h["addrtype"],
+                    h["status"],
+                    h["reason"],
+                    tuple(h["hostnames"]),
+                    h["mac"],
+                    h["vendor"],
+                    h["timed_out"],
+                    tuple(h["os"]),
+                    tuple(host_ports),
+                    tuple(h["scripts"]),
+                )
+            )
+            host_ports = []
+
+        def start(name: str, attrs: Attrs) -> None:
+            nonlocal host, pa, st, sv, text
+            if text is not None:
+                end_cpe()
+            if pa is not None:
+                if name == "state":
+                    st = attrs
+                    return
+                if name == "service":
+                    sv = attrs
+                    return
+                if name == "cpe":
+                    text = []
+                    parser.CharacterDataHandler = text.append
+                    return
+                if name == "script":
+                    scripts.append(Script(intern(attrs.get("id", "")), attrs.get("output", "")))
+                    return
+                if name not in port_children:
+                    end_port()
+            if name == "port":
+                if host is not None:
+                    if pa is not None:
+                        end_port()
+                    pa = attrs
                 return
-            if name == "cpe":
-                self._text = []
-                self.parser.CharacterDataHandler = self._text.append
+            if name in after_host:
+                if host is not None:
+                    end_host()
+                if name == "host":
+                    self.host_offset = parser.CurrentByteIndex
+                    host = {
+                        "address": "",
+                        "addrtype": "ipv4",
+                        "status": "unknown",
+                        "reason": "",
+                        "hostnames": [],
+                        "mac": "",
+                        "vendor": "",
+                        "timed_out": attrs.get("timedout") == "true",
+                        "os": [],
+                        "scripts": [],
+                    }
                 return
-            if name == "script":
-                self._scripts.append(Script(_intern(attrs.get("id", "")), attrs.get("output", "")))
+            if host is None:
+                if name == "finished":
+                    self.finished = attrs
+                elif name == "hosts":
+                    self.runstats = attrs
                 return
-            if name not in _PORT_CHILDREN:
-                self._end_port()
-        if name == "port":
-            if self._host is not None:
-                self._port = attrs
-            return
-        host = self._host
-        if name in _AFTER_HOST:
+            if name == "status":
+                host["status"] = intern(attrs.get("state", "unknown"))
+                host["reason"] = intern(attrs.get("reason", ""))
+            elif name == "address":
+                kind = attrs.get("addrtype", "ipv4")
+                if kind == "mac":
+                    host["mac"] = attrs.get("addr", "")
+                    host["vendor"] = intern(attrs.get("vendor", ""))
+                elif not host["address"]:
+                    host["address"] = attrs.get("addr", "")
+                    host["addrtype"] = intern(kind)
+            elif name == "hostname":
+                hostname = attrs.get("name")
+                if hostname and hostname not in host["hostnames"]:
+                    host["hostnames"].append(hostname)
+            elif name == "osmatch":
+                host["os"].append(
+                    OSMatch(intern(attrs.get("name", "")), _int(attrs.get("accuracy")))
+                )
+            elif name == "script":
+                host["scripts"].append(Script(intern(attrs.get("id", "")), attrs.get("output", "")))
+
+        def finish() -> None:
+            """The document ended: close whatever host is still open."""
+            if text is not None:
+                end_cpe()
             if host is not None:
-                self._end_host()
-            if name == "host":
-                self._start_host(attrs)
-            elif name == "runstats":
-                self.finished = {}
-            return
-        if host is None:
-            if name == "finished":
-                self.finished = attrs
-            elif name == "hosts":
-                self.runstats = attrs
-            return
-        if name == "status":
-            host["status"] = _intern(attrs.get("state", "unknown"))
-            host["reason"] = _intern(attrs.get("reason", ""))
-        elif name == "address":
-            kind = attrs.get("addrtype", "ipv4")
-            if kind == "mac":
-                host["mac"] = attrs.get("addr", "")
-                host["vendor"] = _intern(attrs.get("vendor", ""))
-            elif not host["address"]:
-                host["address"] = attrs.get("addr", "")
-                host["addrtype"] = _intern(kind)
-        elif name == "hostname":
-            hostname = attrs.get("name")
-            if hostname and hostname not in host["hostnames"]:
-                host["hostnames"].append(hostname)
-        elif name == "osmatch":
-            host["os"].append(OSMatch(_intern(attrs.get("name", "")), _int(attrs.get("accuracy"))))
-        elif name == "script":
-            host["scripts"].append(Script(_intern(attrs.get("id", "")), attrs.get("output", "")))
+                end_host()
 
-    # -- hosts -----------------------------------------------------------------------------------
-    def _start_host(self, attrs: Attrs) -> None:
-        self.host_offset = self.parser.CurrentByteIndex
-        self._host = {
-            "address": "",
-            "addrtype": "ipv4",
-            "status": "unknown",
-            "reason": "",
-            "hostnames": [],
-            "mac": "",
-            "vendor": "",
-            "timed_out": attrs.get("timedout") == "true",
-            "os": [],
-            "ports": [],
-            "scripts": [],
-        }
+        def drop_open_host() -> None:
+            """The document broke inside a host: forget it and its half-read port."""
+            nonlocal host, host_ports, pa, text
+            parser.CharacterDataHandler = None
+            text = None
+            pa = None
+            host = None
+            host_ports = []
 
-    def _end_host(self) -> None:
-        if self._port is not None:
-            self._end_port()
-        h = self._host
-        self._host = None
-        if h is None:
-            return
-        self.hosts.append(
-            Host(
-                h["address"],
-                h["addrtype"],
-                h["status"],
-                h["reason"],
-                tuple(h["hostnames"]),
-                h["mac"],
-                h["vendor"],
-                h["timed_out"],
-                tuple(h["os"]),
-                tuple(h["ports"]),
-                tuple(h["scripts"]),
-            )
-        )
-
-    def finish(self) -> None:
-        """The document ended: close whatever host is still open."""
-        if self._text is not None:
-            self._end_cpe()
-        if self._host is not None:
-            self._end_host()
-
-    def drop_open_host(self) -> None:
-        """The document broke inside a host: forget it (and its half-read port)."""
-        self._text = None
-        self.parser.CharacterDataHandler = None
-        self._port = None
-        self._host = None
-
-    # -- ports -----------------------------------------------------------------------------------
-    def _end_cpe(self) -> None:
-        self.parser.CharacterDataHandler = None
-        text = "".join(self._text or ()).strip()
-        self._text = None
-        if text and self._port is not None:
-            self._cpes.append(_intern(text))
-
-    def _end_port(self) -> None:
-        pa, st, sv = self._port, self._state, self._service
-        self._port = self._state = self._service = None
-        assert pa is not None and self._host is not None
-        if sv is None:
-            name = product = version = extrainfo = ""
-        else:
-            name = sv.get("name", "")
-            # nmap's own listings call a service found inside TLS "ssl/<name>"; keep that.
-            if name and sv.get("tunnel") == "ssl":
-                name = "ssl/" + name
-            name = _intern(name)
-            product = _intern(sv.get("product", ""))
-            version = _intern(sv.get("version", ""))
-            extrainfo = _intern(sv.get("extrainfo", ""))
-        self._host["ports"].append(
-            Port(
-                _int(pa.get("portid")),
-                _intern(pa.get("protocol", "tcp")),
-                _intern(st.get("state", "unknown")) if st else "unknown",
-                _intern(st.get("reason", "")) if st else "",
-                name,
-                product,
-                version,
-                extrainfo,
-                tuple(self._cpes),
-                tuple(self._scripts),
-            )
-        )
-        if self._cpes:
-            self._cpes = []
-        if self._scripts:
-            self._scripts = []
+        return start, finish, drop_open_host
 
 
 def _new_parser() -> tuple[Any, _Builder]:

@@ -10,7 +10,6 @@ runner that hands jobs to remote workers can replace the local one without them 
 from __future__ import annotations
 
 import atexit
-import ipaddress
 import logging
 import os
 import queue
@@ -40,6 +39,11 @@ PROGRESS_EVERY_S = 1.0
 KILL_GRACE_S = 2.0
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 
+# Jobs some runner of this process is handling; recover() must never touch them, even when it
+# runs on another runner instance (a rebuilt services object, a test).
+_LIVE_JOBS: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
 
 class JobRunner(Protocol):
     """What pages and command lines need from whatever runs scan jobs."""
@@ -67,21 +71,6 @@ class JobRunner(Protocol):
     def recover(self) -> list[Job]:
         """Mark jobs left running by a dead process ``interrupted`` and kill their nmap."""
         ...
-
-
-def scan_allowed(config: Config) -> tuple[bool, str]:
-    """Whether scans may start: always on loopback, beyond it only with a login configured."""
-    host = config.server_address.strip().strip("[]")
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if loopback or config.password_hash:
-        return True, ""
-    return False, (
-        f"The dashboard listens on {config.server_address}, beyond this machine, and no login "
-        "is configured. Set SCANSCRIBE_PASSWORD_HASH (or bind to 127.0.0.1) before scanning."
-    )
 
 
 def _proc_start_time(pid: int) -> float | None:
@@ -126,6 +115,15 @@ def is_nmap_group(pgid: int) -> bool:
         return os.path.basename(argv0) == b"nmap" and os.getpgid(pgid) == pgid
     except (OSError, ProcessLookupError):
         return False
+
+
+def job_nmap_alive(job: Job) -> bool:
+    """Whether the job's recorded process group is still its nmap (not a reused pid)."""
+    if not job.pgid or not is_nmap_group(job.pgid):
+        return False
+    started = _proc_start_time(job.pgid)
+    launched = job.started_at or job.created_at
+    return started is None or started <= launched + 5.0
 
 
 def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -176,8 +174,10 @@ class LocalRunner:
         config: Config,
         resolver: Resolver | None = None,
         clock: Callable[[], float] = time.time,
+        root: Callable[[], bool] = is_root,
     ) -> None:
         self.store = store
+        self._root = root
         self.config = config
         self._resolver = resolver
         self._clock = clock
@@ -193,7 +193,7 @@ class LocalRunner:
     def submit(self, targets_text: str, profile: str, ports: str = "", owner: str = "") -> Job:
         """Validate everything first; only then record the job as queued and schedule it."""
         prof = get_profile(profile)
-        if prof.needs_root and not is_root():
+        if prof.needs_root and not self._root():
             raise TargetRefused(
                 f"Profile {prof.id!r} refused: it needs root for raw packets. "
                 "Run ScanScribe as root or pick a profile that does not need it."
@@ -222,6 +222,8 @@ class LocalRunner:
                 raise ScanError("The scan runner has shut down; restart the app to scan again.")
             self.store.save_job(job)
             self._handles[job.id] = handle
+            with _LIVE_LOCK:
+                _LIVE_JOBS.add(job.id)
             if len(self._workers) < self.config.max_jobs:
                 worker = threading.Thread(
                     target=self._work, name=f"scan-worker-{len(self._workers)}", daemon=True
@@ -280,12 +282,13 @@ class LocalRunner:
         recovered: list[Job] = []
         me = os.getpid()
         for job in self.store.list_jobs(statuses=JOB_ACTIVE):
-            if job.id in self._handles:
-                continue
+            with _LIVE_LOCK:
+                if job.id in _LIVE_JOBS:
+                    continue
             owner_pid = job.runner_pid
             if owner_pid and owner_pid != me and _alive_since(owner_pid, job.created_at):
                 continue
-            if job.pgid and is_nmap_group(job.pgid):
+            if job.pgid and job_nmap_alive(job):
                 log.warning("killing nmap group %d left by job %s", job.pgid, job.id)
                 kill_group(job.pgid)
             job = replace(
@@ -314,8 +317,8 @@ class LocalRunner:
         job = self.get(job_id)
         if job.status not in JOB_ACTIVE:
             return job
-        if job.pgid and is_nmap_group(job.pgid):
-            kill_group(job.pgid)
+        # Record the cancel first: the owning process reads it when its nmap dies (or at its next
+        # progress update) and keeps it instead of calling the job failed.
         job = replace(
             job,
             status="cancelled",
@@ -324,6 +327,8 @@ class LocalRunner:
             error="Cancelled; nmap was stopped.",
         )
         self.store.save_job(job)
+        if job.pgid and job_nmap_alive(job):
+            kill_group(job.pgid)
         return job
 
     def _stop(self, handle: _Handle, reason: str) -> None:
@@ -350,6 +355,8 @@ class LocalRunner:
     def _finish(self, handle: _Handle) -> None:
         with self._lock:
             self._handles.pop(handle.job.id, None)
+        with _LIVE_LOCK:
+            _LIVE_JOBS.discard(handle.job.id)
         handle.done.set()
 
     def _work(self) -> None:
@@ -381,6 +388,9 @@ class LocalRunner:
     def _run(self, handle: _Handle) -> None:
         with handle.lock:
             if handle.stop_reason is not None:
+                return
+            if self._cancelled_elsewhere(handle.job.id):
+                handle.job = self.get(handle.job.id)
                 return
             handle.job = replace(handle.job, status="running", started_at=self._clock())
             spawned = time.monotonic()
@@ -418,6 +428,8 @@ class LocalRunner:
         finally:
             timer.cancel()
         self._child_wall[handle.job.id] = time.monotonic() - spawned
+        if len(self._child_wall) > 256:
+            self._child_wall.pop(next(iter(self._child_wall)))
         drain.join(timeout=5)
         proc.stdout.close()
         proc.stderr.close()
@@ -440,8 +452,18 @@ class LocalRunner:
             now = time.monotonic()
             if now - last_save >= PROGRESS_EVERY_S:
                 last_save = now
-                self.store.save_job(handle.job)
+                if self._cancelled_elsewhere(handle.job.id):
+                    self._stop(handle, "cancelled")
+                else:
+                    self.store.save_job(handle.job)
         return b"".join(chunks)
+
+    def _cancelled_elsewhere(self, job_id: str) -> bool:
+        """Whether another process recorded a cancel of this job (it shares the store)."""
+        try:
+            return self.get(job_id).status == "cancelled"
+        except NotFound:
+            return False
 
     def _conclude(self, handle: _Handle, data: bytes, returncode: int) -> None:
         reason = handle.stop_reason

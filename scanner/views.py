@@ -8,9 +8,11 @@ whole.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from scanner.diff import ReportDiff
 from scanner.export import hosts_table, ports_table
 from scanner.models import Host, Port, Report
 from scanner.risk import LEVELS, RANK
@@ -18,7 +20,7 @@ from scanner.risk import LEVELS, RANK
 if TYPE_CHECKING:
     import pandas as pd
 
-MAX_PORT_FILTER = 1000
+T = TypeVar("T")
 
 
 class FilterError(ValueError):
@@ -68,6 +70,14 @@ class ReportView:
     hosts: pd.DataFrame
     ports: pd.DataFrame
     _by_address: dict[str, Host] = field(default_factory=dict, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _once(self, key: str, make: Callable[[], T]) -> T:
+        """Compute an aggregate once; the report never changes under a view."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        value: T = self._memo[key]
+        return value
 
     @classmethod
     def build(cls, report: Report) -> ReportView:
@@ -82,12 +92,16 @@ class ReportView:
     # -- choices for the filter widgets ----------------------------------------------------------
     def services(self) -> list[str]:
         """Service names present, most common first."""
-        counts = self.ports["service"].value_counts()
-        return [str(s) for s in counts.index if counts[s] > 0]
+
+        def make() -> list[str]:
+            counts = self.ports["service"].value_counts()
+            return [str(s) for s in counts.index if counts[s] > 0]
+
+        return self._once("services", make)
 
     def states(self) -> list[str]:
         """Port states present."""
-        return sorted(str(s) for s in self.ports["state"].unique())
+        return self._once("states", lambda: sorted(str(s) for s in self.ports["state"].unique()))
 
     # -- filters ---------------------------------------------------------------------------------
     def filter_ports(self, f: PortFilter) -> pd.DataFrame:
@@ -135,10 +149,13 @@ class ReportView:
     # -- charts ----------------------------------------------------------------------------------
     def open_ports(self) -> pd.DataFrame:
         """Only the open ports."""
-        return self.ports[self.ports["state"] == "open"]
+        return self._once("open_ports", lambda: self.ports[self.ports["state"] == "open"])
 
     def open_by_service(self, top: int = 15) -> pd.DataFrame:
         """Open ports counted by service name, the most common ``top``."""
+        return self._once(f"by_service{top}", lambda: self._open_by_service(top))
+
+    def _open_by_service(self, top: int) -> pd.DataFrame:
         import pandas as pd
 
         op = self.open_ports()
@@ -147,6 +164,9 @@ class ReportView:
 
     def hosts_by_risk(self) -> pd.DataFrame:
         """How many hosts sit at each risk level, critical first."""
+        return self._once("hosts_by_risk", self._hosts_by_risk)
+
+    def _hosts_by_risk(self) -> pd.DataFrame:
         import pandas as pd
 
         counts = self.hosts["risk"].value_counts()
@@ -158,6 +178,9 @@ class ReportView:
 
     def common_ports(self, top: int = 15) -> pd.DataFrame:
         """The open ports seen on the most hosts."""
+        return self._once(f"common_ports{top}", lambda: self._common_ports(top))
+
+    def _common_ports(self, top: int) -> pd.DataFrame:
         import pandas as pd
 
         op = self.open_ports()
@@ -167,6 +190,9 @@ class ReportView:
 
     def risk_counts(self) -> dict[str, int]:
         """Open ports per risk level."""
+        return self._once("risk_counts", self._risk_counts)
+
+    def _risk_counts(self) -> dict[str, int]:
         counts = self.open_ports()["risk"].value_counts()
         return {
             lvl: int(counts.get(lvl, 0)) for lvl in sorted(RANK, key=RANK.__getitem__, reverse=True)
@@ -210,3 +236,49 @@ class ReportView:
                     if len(out) < limit:
                         out.append((h, p, s.id, s.output))
         return out, total
+
+
+def diff_frames(d: ReportDiff, limit: int = 500) -> dict[str, pd.DataFrame]:
+    """The parts of a diff as small tables (at most ``limit`` rows each), titled for display."""
+    import pandas as pd
+
+    hosts_cols = ["address", "hostnames", "open ports"]
+    ports_cols = ["address", "port", "service", "before", "after"]
+
+    def hosts(entries: tuple[Any, ...]) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                (h.address, ", ".join(h.hostnames), " ".join(p.label for p in h.open_ports)[:300])
+                for h in entries[:limit]
+            ],
+            columns=hosts_cols,
+        )
+
+    def ports(entries: tuple[Any, ...]) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                (
+                    p.address,
+                    f"{p.port}/{p.protocol}",
+                    p.service.text(),
+                    p.state_before,
+                    p.state_after,
+                )
+                for p in entries[:limit]
+            ],
+            columns=ports_cols,
+        )
+
+    return {
+        "New hosts": hosts(d.new_hosts),
+        "Gone hosts": hosts(d.gone_hosts),
+        "Opened ports": ports(d.opened),
+        "Closed ports": ports(d.closed),
+        "Changed services": pd.DataFrame(
+            [
+                (c.address, f"{c.port}/{c.protocol}", c.before.text(), c.after.text())
+                for c in d.changed[:limit]
+            ],
+            columns=["address", "port", "before", "after"],
+        ),
+    }

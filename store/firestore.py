@@ -217,6 +217,10 @@ class FirestoreStore:
         self._stale_client = False
         self._last_error = ""
         self._pending = {item[0] for item in outbox.outbox_items()}
+        # How many times this process has put each key in the outbox: a sync sends a pending
+        # copy only if no newer copy was put while it ran.
+        self._puts: dict[str, int] = {}
+        self._next_auto_sync = 0.0
 
     @classmethod
     def from_config(
@@ -280,6 +284,48 @@ class FirestoreStore:
 
     def _opts(self) -> dict[str, Any]:
         return {"retry": self._retry(), "timeout": self.timeout_s}
+
+    def _call(self, rpc: Callable[[], T], limit: float | None = None) -> T:
+        """Run one streaming RPC (a read) under a hard deadline of its own.
+
+        gRPC's deadline was seen not to fire for a streaming call started while the server was
+        closing its connections (a quarter of tries here): the read waited for ever. Unary calls
+        (every write) kept their deadline, so they run directly. Here the caller gives up after
+        the timeout, and closing the client cancels the stuck call.
+        """
+        from google.api_core import exceptions as gexc
+
+        outcome: list[tuple[bool, Any]] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome.append((True, rpc()))
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="firestore-call", daemon=True).start()
+        wait_s = (limit if limit is not None else self.timeout_s) + 1.0
+        if not done.wait(wait_s):
+            with self._state_lock:
+                stuck, self._client_obj = self._client_obj, None
+            _close_client(stuck)
+            raise gexc.DeadlineExceeded(f"no answer within {wait_s:g} s")  # type: ignore[no-untyped-call]
+        ok, value = outcome[0]
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+    def _get_doc(self, ref: Any) -> Any:
+        return self._call(lambda: ref.get(**self._opts()))
+
+    def _stream(self, query: Any) -> list[Any]:
+        return self._call(lambda: list(query.stream(**self._opts())))
+
+    def _commit(self, batch: Any) -> None:
+        batch.commit(**self._opts())
 
     def _offline(self) -> bool:
         return self._clock() < self._offline_until
@@ -347,15 +393,21 @@ class FirestoreStore:
                 self._remote(f"{kind} {doc_id}", push)
             except StoreUnavailable as exc:
                 self._outbox.outbox_put(key, kind, doc_id, body())
+                self._puts[key] = self._puts.get(key, 0) + 1
                 self._pending.add(key)
-                log.warning("kept %s %s in the local outbox: %s", kind, doc_id, exc)
+                level = logging.INFO if isinstance(exc, _Offline) else logging.WARNING
+                log.log(level, "kept %s %s in the local outbox: %s", kind, doc_id, exc)
                 return
             if key in self._pending:
                 # This newer copy reached Firestore; the older pending one must never follow it.
                 self._outbox.outbox_done(key)
                 self._pending.discard(key)
-        if self._pending:
-            self.sync_outbox()
+        if not self._pending or self._clock() < self._next_auto_sync:
+            return
+        if self.sync_outbox().pending:
+            # Something could not be sent (a record Firestore refuses, say): do not retry it on
+            # every save, only now and then.
+            self._next_auto_sync = self._clock() + OFFLINE_BACKOFF_S
 
     def _push_body(self, kind: str, body: dict[str, Any]) -> None:
         if kind == "report":
@@ -382,12 +434,18 @@ class FirestoreStore:
             return SyncResult(0, len(self._pending))
         try:
             sent, error = 0, ""
+            puts = dict(self._puts)
             items = self._outbox.outbox_items()
             self._pending = {i[0] for i in items}
+            if not items and self._offline() and not self._probe():
+                # Nothing to send, but someone asked to try now: say whether it answers.
+                error = self._last_error
             for key, kind, doc_id, body, _ in items:
                 with self._locked(key):
                     if key not in self._pending:
                         continue  # a newer copy went straight to Firestore meanwhile
+                    if self._puts.get(key, 0) != puts.get(key, 0):
+                        continue  # a newer copy is in the outbox now; the next sync sends it
                     try:
                         self._remote(
                             f"pending {kind} {doc_id}",
@@ -428,24 +486,26 @@ class FirestoreStore:
         where = f"emulator at {self.emulator_host}" if self.emulator_host else "Google Cloud"
         return f"Firestore project {self.project} ({where}), outbox in {self._outbox.path}"
 
+    def _probe(self) -> bool:
+        """One quick read that tells whether Firestore answers right now."""
+        try:
+            client = self._client
+            ref = client.collection(SCANS).document("health-check")
+            limit = min(HEALTH_TIMEOUT_S, self.timeout_s)
+            self._remote(
+                "a health check",
+                lambda: self._call(lambda: ref.get(retry=None, timeout=limit), limit),
+                force=True,
+            )
+        except StoreError:
+            return False
+        return True
+
     def health(self) -> dict[str, Any]:
         """Backend, project, emulator, whether Firestore answers a quick read, pending count."""
         started = time.perf_counter()
-        error = ""
-        try:
-            client = self._client
-            self._remote(
-                "a health check",
-                lambda: (
-                    client.collection(SCANS)
-                    .document("health-check")
-                    .get(retry=None, timeout=min(HEALTH_TIMEOUT_S, self.timeout_s))
-                ),
-                force=True,
-            )
-            answers = True
-        except StoreError as exc:
-            answers, error = False, str(exc)
+        answers = self._probe()
+        error = "" if answers else self._last_error
         try:
             pending = len(self.pending())
         except StoreError as exc:
@@ -487,9 +547,9 @@ class FirestoreStore:
             generation=generation,
             chunks=len(pieces),
         )
-        old = scan.get(**self._opts())
+        old = self._get_doc(scan)
         old_meta = old.to_dict() if old.exists else {}
-        batch = _Batch(client, self._opts)
+        batch = _Batch(client, self._commit)
         chunks = scan.collection(HOST_CHUNKS)
         for seq, piece in enumerate(pieces):
             batch.set(
@@ -514,7 +574,7 @@ class FirestoreStore:
 
         def read() -> Report | None:
             scan = client.collection(SCANS).document(report_id)
-            snap = scan.get(**self._opts())
+            snap = self._get_doc(scan)
             if not snap.exists:
                 return None
             meta = _decode(snap.to_dict())
@@ -524,7 +584,7 @@ class FirestoreStore:
                 for seq in range(int(meta["chunks"]))
             ]
             pieces: dict[int, str] = {}
-            for chunk in client.get_all(refs, **self._opts()):
+            for chunk in self._call(lambda: list(client.get_all(refs, **self._opts()))):
                 if chunk.exists:
                     data = chunk.to_dict()
                     pieces[int(data["seq"])] = data["data"]
@@ -549,7 +609,7 @@ class FirestoreStore:
             query = client.collection(SCANS).order_by("created_at", direction="DESCENDING")
             if limit is not None:
                 query = query.limit(int(limit))
-            return [_decode(s.to_dict()) for s in query.stream(**self._opts())]
+            return [_decode(s.to_dict()) for s in self._stream(query)]
 
         metas = {m["id"]: m for m in self._remote("the report list", read)}
         for body in self._local_copies("report"):
@@ -593,7 +653,7 @@ class FirestoreStore:
                 .where(filter=FieldFilter("report_id", "in", ids))
                 .select(["report_id"])
             )
-            return [(s.id, s.get("report_id")) for s in query.stream(**self._opts())]
+            return [(s.id, s.get("report_id")) for s in self._stream(query)]
 
         for start in range(0, len(report_ids), IN_QUERY_MAX):
             ids = report_ids[start : start + IN_QUERY_MAX]
@@ -617,14 +677,14 @@ class FirestoreStore:
 
         def delete() -> bool:
             scan = client.collection(SCANS).document(report_id)
-            exists = scan.get(**self._opts()).exists
-            batch = _Batch(client, self._opts)
-            for chunk in scan.collection(HOST_CHUNKS).select(["seq"]).stream(**self._opts()):
+            exists = self._get_doc(scan).exists
+            batch = _Batch(client, self._commit)
+            for chunk in self._stream(scan.collection(HOST_CHUNKS).select(["seq"])):
                 batch.delete(chunk.reference)
             summaries = client.collection(SUMMARIES).where(
                 filter=FieldFilter("report_id", "==", report_id)
             )
-            for snap in summaries.select(["report_id"]).stream(**self._opts()):
+            for snap in self._stream(summaries.select(["report_id"])):
                 batch.delete(snap.reference)
             batch.delete(scan)
             batch.commit()
@@ -645,7 +705,8 @@ class FirestoreStore:
     # -- generic records ---------------------------------------------------------------------
     def _push_record(self, collection: str, rec: Job | Summary | Comparison) -> None:
         doc = self._client.collection(collection).document(rec.id)
-        doc.set(_encode(record_to_dict(rec)), **self._opts())
+        data = _encode(record_to_dict(rec))
+        doc.set(data, **self._opts())
 
     def _save_record(self, kind: str, collection: str, rec: Job | Summary | Comparison) -> None:
         self._write(
@@ -659,14 +720,11 @@ class FirestoreStore:
         client = self._client
         snap = self._remote(
             f"{what} {rec_id}",
-            lambda: client.collection(collection).document(rec_id).get(**self._opts()),
+            lambda: self._get_doc(client.collection(collection).document(rec_id)),
         )
         if not snap.exists:
             raise NotFound(f"No {what} with id {rec_id!r}.")
         return record_from_dict(cls, _decode(snap.to_dict()))
-
-    def _stream(self, query: Any) -> list[Any]:
-        return list(query.stream(**self._opts()))
 
     def _query(self, what: str, queries: Iterable[Any]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -779,9 +837,9 @@ class FirestoreStore:
 class _Batch:
     """Writes grouped into commits that stay within Firestore's count and size limits."""
 
-    def __init__(self, client: Any, opts: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, client: Any, commit: Callable[[Any], None]) -> None:
         self._client = client
-        self._opts = opts
+        self._commit = commit
         self._batch = client.batch()
         self._writes = 0
         self._bytes = 0
@@ -809,7 +867,7 @@ class _Batch:
     def commit(self) -> None:
         """Send what is queued, if anything."""
         if self._writes:
-            self._batch.commit(**self._opts())
+            self._commit(self._batch)
         self._batch = self._client.batch()
         self._writes = 0
         self._bytes = 0

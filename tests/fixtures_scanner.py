@@ -6,6 +6,7 @@ import functools
 import http.server
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -142,3 +143,45 @@ def child_env(db_path: Path) -> dict[str, str]:
     env.update({"SCANSCRIBE_DB": str(db_path), "PYTHONPATH": str(ROOT)})
     env["OLLAMA_HOST"] = "http://127.0.0.1:9"
     return env
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def lab_namespaces() -> Iterator[tuple[str, str]]:
+    """Two network namespaces joined by a veth pair: a scanner at 10.213.0.1, a host at .2.
+
+    Everything scanned in them stays inside namespaces this fixture creates and removes.
+    """
+    tag = f"{os.getpid() % 100000}"
+    scanner_ns, target_ns = f"ss-scan-{tag}", f"ss-host-{tag}"
+    _ip("netns", "add", scanner_ns)
+    try:
+        _ip("netns", "add", target_ns)
+        _ip(
+            "link",
+            "add",
+            f"ssa{tag}",
+            "netns",
+            scanner_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            f"ssb{tag}",
+            "netns",
+            target_ns,
+        )
+        for ns, dev, addr in (
+            (scanner_ns, f"ssa{tag}", "10.213.0.1/30"),
+            (target_ns, f"ssb{tag}", "10.213.0.2/30"),
+        ):
+            _ip("-n", ns, "addr", "add", addr, "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+        yield scanner_ns, target_ns
+    finally:
+        for ns in (scanner_ns, target_ns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)

@@ -29,6 +29,7 @@ def test_overview_and_status_panel_in_chromium(tmp_path: Path, artifacts: Path) 
         page.get_by_role("heading", name="System status").wait_for(timeout=30_000)
         page.get_by_text("nmap", exact=False).first.wait_for(timeout=30_000)
         page.get_by_text("ollama serve", exact=False).wait_for(timeout=30_000)
+        page.get_by_text("The store answers.").wait_for(timeout=30_000)
         body = page.inner_text("body")
         assert "found at" in body  # nmap is installed by `make test`
         assert "SQLite file" in body

@@ -26,9 +26,12 @@ from llm.compare import (
 )
 from llm.errors import LLMUnavailable, ModelMissing
 from scanner.models import Host, Port, Report
+from store.base import StoreUnavailable
+from store.firestore import FirestoreStore
 from store.records import Comparison
 from store.sqlite import SQLiteStore
 from tests import compare_support as cs
+from tests.fixtures_firestore import Emulator
 from tests.ollama_double import ModelScript, OllamaDouble
 
 
@@ -383,3 +386,62 @@ def test_partial_answers_are_saved_while_they_stream(
     run.stop_all()
     assert run.wait(10)
     assert not is_running(run.id)
+
+
+class _RefusingStore(SQLiteStore):
+    """A real SQLite store that refuses comparison writes once told to (a full disk, say)."""
+
+    refuse = False
+
+    def save_comparison(self, comparison: Comparison) -> None:
+        if self.refuse:
+            raise StoreUnavailable("The disk holding the database is full.")
+        super().save_comparison(comparison)
+
+
+def test_a_store_that_refuses_the_final_save_keeps_the_answers_in_memory(
+    gateway: OllamaGateway, db_path: Path
+) -> None:
+    store = _RefusingStore(db_path)
+    rep = cs.report()
+    store.save_report(rep)
+    run = ComparisonRun(gateway, store, Subject(rep), ["fast:latest", "stall:latest"]).start()
+    assert cs.poll(lambda: run.lanes[0].job.finished and run.lanes[1].job.text != "", timeout=5)
+    store.refuse = True
+    run.stop_all()
+    assert run.wait(10)
+    assert "disk holding the database is full" in run.save_error
+    assert run.comparison is not None
+    assert run.comparison.results[0]["text"] == cs.GROUNDED
+    store.close()
+
+
+def test_a_store_that_refuses_the_first_save_stops_the_comparison_before_any_model_runs(
+    double: OllamaDouble, gateway: OllamaGateway, db_path: Path
+) -> None:
+    store = _RefusingStore(db_path)
+    store.refuse = True
+    with pytest.raises(StoreUnavailable):
+        ComparisonRun(gateway, store, Subject(cs.report()), ["fast", "slow"]).start()
+    assert double.chat_requests() == []
+    store.close()
+
+
+@pytest.mark.emulator
+def test_with_firestore_the_comparison_lands_in_model_comparisons(
+    gateway: OllamaGateway,
+    firestore_store: FirestoreStore,
+    firestore_emulator: Emulator,
+    firestore_project: str,
+) -> None:
+    rep = cs.report()
+    firestore_store.save_report(rep)
+    run = ComparisonRun(gateway, firestore_store, Subject(rep), ["fast:latest", "steady:latest"])
+    run.start()
+    assert run.wait(20)
+    assert run.save_error == ""
+    assert firestore_store.get_comparison(run.id) == run.comparison
+    docs = firestore_emulator.documents(firestore_project, "model_comparisons")
+    assert list(docs) == [run.id]
+    judged = set_verdict(firestore_store, run.id, TIE, "both fine")
+    assert firestore_store.get_comparison(run.id) == judged

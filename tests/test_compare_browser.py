@@ -16,12 +16,19 @@ from tests.ollama_double import ModelScript, OllamaDouble
 
 pytestmark = pytest.mark.browser
 
+# Markup a model might be tricked into writing: it must arrive as text, never as live elements.
+HOSTILE = (
+    "<script>window.pwned=1</script> [click](javascript:window.pwned=2) "
+    "![beacon](http://127.0.0.9/beacon.png) <img src=http://127.0.0.9/x.png>"
+)
+ALPHA = HOSTILE + " " + cs.words(45, "a")
+
 
 @pytest.fixture
 def double() -> Iterator[OllamaDouble]:
     """Two models that stream steadily for a few seconds, at different speeds."""
     d = cs.double(
-        alpha__latest=ModelScript(answer=cs.words(50, "a"), chunk_delay_s=0.06),
+        alpha__latest=ModelScript(answer=ALPHA, chunk_delay_s=0.06),
         beta__latest=ModelScript(answer=cs.words(120, "b"), chunk_delay_s=0.08),
     )
     yield d
@@ -86,7 +93,12 @@ def test_two_columns_grow_at_once_and_stop_alone(
         (comp,) = store.list_comparisons()
         by_model = {r["model"]: r for r in comp.results}
         assert by_model["alpha:latest"]["status"] == "complete"
-        assert by_model["alpha:latest"]["text"] == cs.words(50, "a")
+        assert by_model["alpha:latest"]["text"] == ALPHA
+        # The hostile markup is on screen as characters, and the DOM holds no live element.
+        page.get_by_text("window.pwned=1", exact=False).first.wait_for(timeout=10_000)
+        assert page.locator("a[href^='javascript']").count() == 0
+        assert page.locator("img[src*='127.0.0.9']").count() == 0
+        assert page.evaluate("window.pwned") is None
         assert by_model["beta:latest"]["status"] == "stopped"
         assert 0 < len(by_model["beta:latest"]["text"]) < len(cs.words(120, "b"))
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,20 @@ def test_python_dash_m_llm_compare_runs_end_to_end(db_path: Path, double: Ollama
         timeout=60,
     )
     assert proc.returncode == 2
+
+
+def test_a_diff_with_warm_up(svc: Services, double: OllamaDouble) -> None:
+    older = cs.report("rep-old")
+    svc.store.save_report(replace(older, hosts=older.hosts[:1], created_at=1.0))
+    argv = ["compare", "rep-cmp", "--base", "rep-old", "--warmup", "--audience", "technical"]
+    code, out, err = _cli(svc, *argv, "--model", "fast", "--model", "third", "--format", "json")
+    assert code == 0, err
+    comp = svc.store.get_comparison(json.loads(out.strip().splitlines()[-1])["id"])
+    assert (comp.report_id, comp.base_report_id, comp.audience) == (
+        "rep-cmp",
+        "rep-old",
+        "technical",
+    )
+    loads = [r.body["model"] for r in double.chat_requests() if r.path == "/api/generate"]
+    assert sorted(loads) == ["fast:latest", "third:latest"]
+    assert all(r["metrics"]["warmup_load_s"] is not None for r in comp.results)

@@ -100,3 +100,13 @@ def test_markdown_escapes_scan_data_and_keeps_code_fences_closed() -> None:
 def test_md_code_fence_is_longer_than_any_backtick_run() -> None:
     assert export.md_code("plain").startswith("```text\n")
     assert export.md_code("a ````` b").startswith("``````text\n")
+
+
+def test_csv_cells_cannot_start_a_spreadsheet_formula() -> None:
+    evil = Port(80, "tcp", "open", service="http", product='=HYPERLINK("http://x","y")')
+    report = Report(id="r", hosts=(Host("10.0.0.1", hostnames=("@SUM(1)",), ports=(evil,)),))
+    ports = list(csv.DictReader(io.StringIO(export.ports_csv(report))))
+    assert ports[0]["product"] == '\'=HYPERLINK("http://x","y")'
+    hosts = list(csv.DictReader(io.StringIO(export.hosts_csv(report))))
+    assert hosts[0]["hostnames"] == "'@SUM(1)"
+    assert hosts[0]["address"] == "10.0.0.1"

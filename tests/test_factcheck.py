@@ -55,7 +55,8 @@ def test_port_lists_and_scanned_but_closed_ports(report: Report) -> None:
 def test_versions_times_and_file_names_are_not_claims(report: Report) -> None:
     text = (
         "Upgrade OpenSSH 8.9p1 and Apache 2.4.49 (see index.html and Node.js docs, e.g. the "
-        "ASP.NET guide) before 10:30:00 on 2026-11-22; 3 hosts were scanned in 30 seconds."
+        "ASP.NET guide) before 10:30:00 on 2026-11-22; 3 hosts were scanned in 30 seconds.Then "
+        "the report ended.Next steps follow."
     )
     assert check(text, report).claims == ()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from llm.compare_tables import leaderboard_rows, metrics_rows
 from llm.leaderboard import leaderboard, unsupported_count
 from store.records import Comparison
 from store.sqlite import SQLiteStore
@@ -109,3 +110,13 @@ def test_empty_and_unknown_metrics() -> None:
 def test_unsupported_count_reads_the_fact_check_when_the_list_is_missing() -> None:
     assert unsupported_count({"fact_check": {"unsupported": [{"kind": "cve", "value": "x"}]}}) == 1
     assert unsupported_count({"text": "no check"}) is None
+
+
+def test_table_rows_round_and_leave_unknowns_empty(saved: list[Comparison]) -> None:
+    rows = {r["model"]: r for r in leaderboard_rows(leaderboard(saved))}
+    assert rows["llama"]["avg tokens/s"] == 48.8  # (40 + 60 + 50 + 45) / 4 = 48.75
+    assert rows["llama"]["wins"] == 2
+    comp = _comparison("c", None, _answer("a", None, True, 0), _answer("b", 12.345, 0.5, 1))
+    metrics = {r["model"]: r for r in metrics_rows(comp)}
+    assert metrics["a"]["tokens/s"] is None and metrics["a"]["time to first token (s)"] is None
+    assert metrics["b"]["tokens/s"] == 12.3 and metrics["b"]["time to first token (s)"] == 0.5

@@ -134,7 +134,7 @@ def test_text_streams_to_stdout_as_it_arrives(
     llm_services: Services, ollama_double: OllamaDouble, report: Report, db_path: Path
 ) -> None:
     ollama_double.models["llama3.2:latest"] = ModelScript(
-        chunks=["first ", *["more "] * 60], chunk_delay_s=0.03
+        chunks=["first ", *["more "] * 30], chunk_delay_s=0.03
     )
     proc = _spawn(["summarize", report.id, "--model", "llama3.2"], db_path, ollama_double)
     try:
@@ -147,7 +147,7 @@ def test_text_streams_to_stdout_as_it_arrives(
     finally:
         proc.kill()
         proc.communicate()
-    assert rest.count("more") == 60
+    assert rest.count("more") == 30
 
 
 def test_kill_9_mid_summary_keeps_the_partial_text_marked_interrupted(

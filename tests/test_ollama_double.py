@@ -103,7 +103,7 @@ def test_requests_are_served_concurrently(ollama_double: OllamaDouble) -> None:
         t.start()
     for t in threads:
         t.join(10)
-    assert done["fast"] - t0 < 0.3 < done["slow"] - t0
+    assert done["fast"] - t0 < 0.6 < done["slow"] - t0
     assert {r.body["model"] for r in ollama_double.chat_requests()} == {"slow", "fast"}
 
 

@@ -201,3 +201,31 @@ def test_not_nmap_garbage_empty_and_oversize_are_refused() -> None:
     assert "empty" in refused(b"  \n")
     big = (FIXTURES / "loopback_sT.xml").read_bytes()
     assert "limit" in refused(big, max_bytes=len(big) - 1)
+
+
+def test_file_cut_just_after_a_host_keeps_that_host() -> None:
+    data = (FIXTURES / "crafted_nmap5_sS_sU_O.xml").read_bytes()
+    second = data.index(b"</host>", data.index(b'addr="192.0.2.2"')) + len(b"</host>")
+    for cut in (data[:second], data[:second] + b"\n<host><status"):
+        r = parse_report(cut, report_id="cut")
+        assert [h.address for h in r.hosts] == ["192.0.2.1", "192.0.2.2"]
+        assert not r.complete
+
+
+def test_bytes_after_the_document_do_not_lose_hosts() -> None:
+    data = (FIXTURES / "loopback_sT.xml").read_bytes() + b"\n<junk/>"
+    r = parse_report(data, report_id="junk")
+    assert r.complete and r.open_port_count == 6
+
+
+def test_hosthint_elements_do_not_leak_into_hosts() -> None:
+    # netns_after.xml was made with -v: nmap wrote <hosthint> blocks between the hosts.
+    data = (FIXTURES / "netns_after.xml").read_bytes()
+    assert b"<hosthint>" in data
+    r = parse_report(data, report_id="v")
+    assert [(h.address, h.status) for h in r.hosts] == [
+        ("10.231.7.4", "down"),
+        ("10.231.7.2", "up"),
+        ("10.231.7.3", "up"),
+    ]
+    assert [len(h.ports) for h in r.hosts] == [0, 10, 10]

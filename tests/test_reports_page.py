@@ -57,6 +57,11 @@ def hosts_table(at: AppTest) -> pd.DataFrame:
     return df
 
 
+def picks(at: AppTest) -> list[str]:
+    """The report ids the report picker offers, in order."""
+    return [label.rsplit(" · ", 1)[-1] for label in at.selectbox(key="report_pick").options]
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -128,14 +133,21 @@ def test_pick_a_report_and_filter(two_scans: tuple[str, str]) -> None:
     assert metrics(at)["Hosts up"] == "1 / 3"
 
 
-def test_search_narrows_the_history(two_scans: tuple[str, str]) -> None:
-    before, _ = two_scans
+def test_search_and_filter_narrow_the_history(
+    two_scans: tuple[str, str], app_env: SQLiteStore
+) -> None:
+    before, after = two_scans
+    cut = import_bytes(app_env, (FIXTURES / "netns_truncated.xml").read_bytes(), filename="c.xml")
     at = page()
+    assert picks(at) == [cut.id, after, before]
     at.text_input(key="report_search").input("b.xml").run()
-    assert (
-        at.selectbox(key="report_pick").options == [before]
-        or at.selectbox(key="report_pick").value == before
-    )
+    assert picks(at) == [before]
+    at.text_input(key="report_search").input("")
+    at.selectbox(key="report_kind").select("incomplete").run()
+    assert picks(at) == [cut.id]
+    assert any("the file stops after host 2" in w.value for w in at.warning)
+    at.selectbox(key="report_kind").select("scans").run()
+    assert any("No report matches" in w.value for w in at.warning)
 
 
 def test_diff_defaults_to_the_previous_scan_of_the_same_targets(two_scans: tuple[str, str]) -> None:
@@ -183,6 +195,8 @@ def test_downloads_hold_the_report_and_its_summaries(
         )
     )
     at = page()
+    # The saved summary is listed with the report, as plain text.
+    assert any(t.value == "Close Redis. <script>alert(1)</script>" for t in at.text)
     ports_csv = download(at, "dl_ports_csv", deferred)
     assert ports_csv.splitlines()[0].startswith("address,port,protocol,state")
     assert len(ports_csv.splitlines()) == 21
@@ -243,3 +257,42 @@ def test_delete_needs_confirmation(two_scans: tuple[str, str], app_env: SQLiteSt
     assert not at.exception, at.exception
     assert [r.id for r in app_env.list_reports()] == [before]
     assert at.selectbox(key="report_pick").value == before
+
+
+def chart_data(at: AppTest) -> list[pd.DataFrame]:
+    """The data behind every chart on the page, decoded as the browser would get it."""
+    import pyarrow as pa
+
+    def walk(node: Any) -> Iterator[Any]:
+        yield node
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+
+    return [
+        pa.ipc.open_stream(ds.data.data).read_all().to_pandas()
+        for node in walk(at._tree)
+        if node.type == "vega_lite_chart"
+        for ds in node.proto.datasets
+    ]
+
+
+def test_charts_count_services_risk_and_common_ports(two_scans: tuple[str, str]) -> None:
+    at = page()
+    by_service, by_risk, common = chart_data(at)
+    assert dict(zip(by_service["service"], by_service["open ports"], strict=True)) == {
+        "http": 2,
+        "redis": 1,
+        "ftp": 1,
+        "ssh": 1,
+        "smtp": 1,
+    }
+    assert list(by_risk["risk"]) == ["critical", "high", "medium", "low", "info"]
+    assert list(by_risk["hosts"]) == [1, 0, 0, 0, 2]
+    assert set(common["port"]) == {
+        "80/tcp",
+        "6379/tcp",
+        "18021/tcp",
+        "18022/tcp",
+        "18025/tcp",
+        "18080/tcp",
+    }

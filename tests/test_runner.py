@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import config
-from scanner.runner import LocalRunner, scan_allowed
+from scanner.errors import TargetRefused
+from scanner.runner import LocalRunner
 from store.records import Job, new_id
 from store.sqlite import SQLiteStore
 from tests.fixtures_scanner import PYTHON, ROOT, group_alive, nmap_environ, wait_for
@@ -54,6 +55,29 @@ def test_open_and_closed_ports_are_found(
     assert states[open_port] == "open"
     assert states.get(closed_port, "closed") == "closed"
     assert [p.port for p in host.open_ports] == [open_port]
+
+
+def test_ipv6_loopback_is_scanned_with_dash_six(
+    runner: LocalRunner, listen: Callable[..., int]
+) -> None:
+    port = listen("::1")
+    job = runner.wait(runner.submit("::1", "quick", str(port)).id, timeout=60)
+    assert job.status == "done", job.error
+    host = runner.store.get_report(job.report_id or "").host("::1")
+    assert host is not None and [p.port for p in host.open_ports] == [port]
+
+
+def test_root_profiles_are_refused_without_root(
+    sqlite_store: SQLiteStore, scan_config: config.Config
+) -> None:
+    r = LocalRunner(sqlite_store, scan_config, root=lambda: False)
+    try:
+        for profile in ("deep", "udp"):
+            with pytest.raises(TargetRefused, match="needs root"):
+                r.submit("127.0.0.1", profile)
+    finally:
+        r.shutdown()
+    assert sqlite_store.list_jobs() == []
 
 
 def test_service_detection_names_a_real_http_server(runner: LocalRunner, http_port: int) -> None:
@@ -295,24 +319,3 @@ def test_nmap_errors_stay_in_the_log(
     assert "root:x:0:0" not in job.error
     assert "exit code 1" in job.error
     assert "root:x:0:0" in caplog.text
-
-
-@pytest.mark.parametrize(
-    ("address", "password", "allowed"),
-    [
-        ("127.0.0.1", None, True),
-        ("localhost", None, True),
-        ("::1", None, True),
-        ("0.0.0.0", None, False),
-        ("192.168.1.10", None, False),
-        ("0.0.0.0", "pbkdf2:sha256$x", True),
-    ],
-)
-def test_scans_need_a_login_beyond_loopback(
-    test_config: config.Config, address: str, password: str | None, allowed: bool
-) -> None:
-    ok, why = scan_allowed(replace(test_config, server_address=address, password_hash=password))
-    assert ok is allowed
-    assert (why == "") is allowed
-    if not allowed:
-        assert address in why and "SCANSCRIBE_PASSWORD_HASH" in why

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+import config
 from scanner.cli import build_parser, report_table, scan_json
 from scanner.models import Host, Port, Report, Script
+from scanner.runner import LocalRunner
 from store.records import Job
 from store.sqlite import SQLiteStore
 from tests.fixtures_scanner import PYTHON, ROOT, group_alive, wait_for
@@ -212,3 +214,113 @@ def test_timed_out_hosts_never_read_as_clean() -> None:
     data = scan_json(job, report)
     assert [h["timed_out"] for h in data["hosts"]] == [True, False, False]
     assert data["hosts"][1]["ports"][0]["scripts"] == {"http-title": "Hello"}
+
+
+def test_a_command_line_scan_can_be_cancelled_from_the_dashboard(
+    child_env: dict[str, str], silent_port: int, db_path: Path, scan_config: config.Config
+) -> None:
+    proc = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "scanner",
+            "scan",
+            "--profile",
+            "standard",
+            "--ports",
+            str(silent_port),
+            "--format",
+            "json",
+            "--",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = SQLiteStore(db_path)
+    dashboard = LocalRunner(store, scan_config)
+    try:
+
+        def running() -> Job | None:
+            jobs = store.list_jobs(statuses=("running",)) if db_path.exists() else []
+            return jobs[0] if jobs and jobs[0].pgid else None
+
+        job = wait_for(running, timeout=30)
+        assert isinstance(job, Job) and job.pgid
+        assert dashboard.recover() == []  # the command line is alive: its job is left alone
+        assert dashboard.cancel(job.id).status == "cancelled"
+        assert not group_alive(job.pgid)
+        stdout, _stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 1
+        assert json.loads(stdout)["status"] == "cancelled"
+        assert store.get_job(job.id).status == "cancelled"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        dashboard.shutdown()
+        store.close()
+
+
+LISTENER = (
+    "import socket, sys\n"
+    "s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(16)\n"
+    "print(s.getsockname()[1], flush=True); sys.stdin.read()\n"
+)
+
+
+def test_a_range_of_hosts_in_test_namespaces(
+    lab_namespaces: tuple[str, str], child_env: dict[str, str]
+) -> None:
+    scanner_ns, target_ns = lab_namespaces
+    listeners = [
+        subprocess.Popen(
+            ["ip", "netns", "exec", ns, PYTHON, "-c", LISTENER, address],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for ns, address in ((scanner_ns, "10.213.0.1"), (target_ns, "10.213.0.2"))
+    ]
+    try:
+        ports = [int(p.stdout.readline()) for p in listeners if p.stdout]
+        env = dict(child_env, SCANSCRIBE_SCOPE="10.213.0.0/30")
+        out = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                scanner_ns,
+                PYTHON,
+                "-m",
+                "scanner",
+                "scan",
+                "--profile",
+                "quick",
+                "--ports",
+                ",".join(map(str, ports)),
+                "--format",
+                "json",
+                "--",
+                "10.213.0.0/30",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        hosts = {h["address"]: h for h in json.loads(out.stdout)["hosts"] if h["status"] == "up"}
+        assert set(hosts) == {"10.213.0.1", "10.213.0.2"}
+        for address, own in zip(("10.213.0.1", "10.213.0.2"), ports, strict=True):
+            states = {p["port"]: p["state"] for p in hosts[address]["ports"]}
+            assert states[own] == "open"
+            assert [p for p, s in states.items() if s == "open"] == [own]
+    finally:
+        for p in listeners:
+            p.kill()
+            p.communicate()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 import ui
@@ -54,8 +56,10 @@ def fill(
     at.button(key="scan_submit").click().run()
 
 
-def errors(at: AppTest) -> str:
-    return "\n".join(str(e.value) for e in at.error)
+def errors(at: AppTest, raw: bool = False) -> str:
+    """The error messages as the analyst reads them (markdown escapes removed unless raw)."""
+    text = "\n".join(str(e.value) for e in at.error)
+    return text if raw else re.sub(r"\\(.)", r"\1", text)
 
 
 def test_refusals_are_shown_and_nothing_starts(page_env: Path) -> None:
@@ -67,6 +71,8 @@ def test_refusals_are_shown_and_nothing_starts(page_env: Path) -> None:
     assert "'10.1.2.3'" in errors(at) and "outside the scope" in errors(at)
     fill(at, "127.0.0.1", ports="22 --script=x")
     assert "'22 --script=x'" in errors(at)
+    fill(at, "[x](javascript:alert(1))")
+    assert "\\[x\\]\\(javascript\\:alert\\(1\\)\\)" in errors(at, raw=True)  # never a link
     fill(at, "127.0.0.1", ok=False)
     assert "authorized" in errors(at)
     assert jobs_in(page_env) == []
@@ -163,11 +169,26 @@ def test_timed_out_hosts_and_hostile_output_render_safely(page_env: Path) -> Non
     assert all(hostile not in str(m.value) for m in at.markdown)
 
 
-def test_scans_are_refused_beyond_loopback_without_login(
-    page_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("STREAMLIT_SERVER_ADDRESS", "0.0.0.0")
-    ui._services.clear()
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
+def test_scans_are_refused_beyond_loopback_without_login(page_env: Path) -> None:
+    old = st_config.get_option("server.address")
+    st_config.set_option("server.address", "0.0.0.0")
+    try:
+        at = AppTest.from_file(PAGE, default_timeout=30).run()
+    finally:
+        st_config.set_option("server.address", old)
     assert "no login is configured" in errors(at)
     assert at.button(key="scan_submit").disabled
+    assert jobs_in(page_env) == []
+
+
+def test_root_profiles_are_disabled_and_explained_without_root(
+    page_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page asks the operating system who it runs as; tests here run as root, so the answer
+    # is replaced for this one page run.
+    monkeypatch.setattr("scanner.nmapbin.is_root", lambda: False)
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    options = at.selectbox(key="scan_profile").options
+    assert not any(o.startswith(("Deep", "UDP")) for o in options)
+    assert any(o.startswith("Quick") for o in options)
+    assert any("need root" in str(c.value) for c in at.caption)

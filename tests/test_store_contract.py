@@ -14,7 +14,7 @@ from tests.fixtures_firestore import open_firestore
 from tests.store_samples import comparison, full_report, job, small_report, summary
 
 
-@pytest.fixture(params=["sqlite", "firestore"])
+@pytest.fixture(params=["sqlite", pytest.param("firestore", marks=pytest.mark.emulator)])
 def store(request: pytest.FixtureRequest) -> Iterator[Store]:
     """Each contract test runs once per backend."""
     if request.param == "sqlite":

@@ -85,8 +85,10 @@ def test_summary_is_saved_while_it_streams(
 
     assert _poll(partial_row, 5), "no partial text was saved while streaming"
     assert not run.finished
-    assert run.wait(10)
-    assert store.get_summary(run.id).text == "".join(words)
+    run.stop()
+    assert run.wait(5)
+    final = store.get_summary(run.id)
+    assert final.status == "stopped" and "".join(words).startswith(final.text)
 
 
 def test_saves_about_once_a_second_not_on_every_chunk(
@@ -98,8 +100,10 @@ def test_saves_about_once_a_second_not_on_every_chunk(
     run.start()
     assert run.wait(15)
     streaming = [s for s in counting.saves if s.status == "streaming"]
-    # About 2.5 s of streaming: the first save, one at the first piece, then one a second.
-    assert 3 <= len(streaming) <= 6, [len(s.text) for s in streaming]
+    seconds = run.job.metrics.total_s or 0.0
+    assert seconds > 2.0
+    # The first save, one at the first piece, then about one a second; never one per chunk.
+    assert 3 <= len(streaming) <= 3 + seconds, (seconds, [len(s.text) for s in streaming])
     assert counting.saves[-1].status == "complete"
 
 

@@ -80,7 +80,9 @@ def _all_text(at: AppTest) -> str:
 def test_summary_streams_to_completion_with_metrics_and_fact_check(
     page_env: SQLiteStore, ollama_double: OllamaDouble
 ) -> None:
-    ollama_double.models["llama3.2:latest"] = ModelScript(answer=TRUE_AND_FALSE)
+    ollama_double.models["llama3.2:latest"] = ModelScript(
+        answer=TRUE_AND_FALSE, thinking="First I list the hosts"
+    )
     at = _page()
     assert at.selectbox(key="sum_model").value == "llama3.2:latest"
     at.radio(key="sum_audience").set_value("technical")
@@ -102,7 +104,7 @@ def test_summary_streams_to_completion_with_metrics_and_fact_check(
     # Untrusted output cannot become a link, an image or HTML.
     assert re.search(r"(?<!\\)\]\(", shown) is None, shown  # no live [text](url)
     assert re.search(r"(?<!\\)<img", shown) is None and "\\[click\\]" in shown
-    assert "https\\://" in shown and "www\\.evil" in shown
+    assert "https\u200b\\://" in shown and "www\u200b\\.evil" in shown
     # Saved with its fact check, listed among the report's summaries.
     saved = page_env.list_summaries("r1")
     assert len(saved) == 1 and saved[0].status == "complete"
@@ -114,6 +116,27 @@ def test_summary_streams_to_completion_with_metrics_and_fact_check(
         "www.evil.example",
     }
     assert at.dataframe(key="sum_saved").value["status"].tolist() == ["complete"]
+    # Reasoning is shown apart, collapsed, never inside the summary text.
+    reasoning = [e for e in at.expander if "reasoning" in e.label]
+    assert len(reasoning) == 1
+    assert reasoning[0].text[0].value.startswith("First I list the hosts")
+    assert "First I list" not in shown
+
+
+def test_a_saved_summary_can_be_reopened(
+    page_env: SQLiteStore, ollama_double: OllamaDouble
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(answer="Telnet on 10.0.0.5 port 23.")
+    at = _page()
+    at.button(key="sum_go").click().run()
+    saved_id = page_env.list_summaries("r1")[0].id
+    fresh = _page()  # a new session: nothing in session state
+    assert not [m for m in fresh.markdown if "Telnet" in m.value]
+    fresh.selectbox(key="sum_saved_pick").set_value(saved_id).run()
+    assert any("Telnet on 10.0.0.5 port 23." in m.value for m in fresh.markdown)
+    assert "all 2 host, port and CVE claims are in the scan data" in " ".join(
+        s.value for s in fresh.success
+    )
 
 
 def test_mid_stream_failure_keeps_partial_text_marked_incomplete_and_offers_retry(
@@ -155,3 +178,30 @@ def test_no_model_installed_says_how_to_pull_one(
     at = _page()
     assert "ollama pull" in " ".join(w.value for w in at.warning)
     assert at.button(key="sum_go").disabled
+
+
+def test_a_stalled_model_ends_in_a_timeout_message_with_the_fix(
+    page_env: SQLiteStore, ollama_double: OllamaDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCANSCRIBE_OLLAMA_TIMEOUT", "1")
+    ui._services.clear()
+    ollama_double.models["llama3.2:latest"] = ModelScript(
+        chunks=["Partial ", "rest"], stall_after=1
+    )
+    at = _page()
+    at.button(key="sum_go").click().run()
+    errors = " ".join(e.value for e in at.error)
+    assert "sent nothing for 1 s" in errors and "SCANSCRIBE_OLLAMA_TIMEOUT" in errors
+    assert any("Partial" in m.value for m in at.markdown)
+    assert page_env.list_summaries("r1")[0].status == "failed"
+
+
+def test_a_model_removed_before_the_click_says_which_pull_to_run(
+    page_env: SQLiteStore, ollama_double: OllamaDouble
+) -> None:
+    at = _page()
+    ollama_double.models.clear()
+    at.button(key="sum_go").click().run()
+    assert "`ollama pull llama3.2:latest`" in " ".join(e.value for e in at.error)
+    assert at.button(key="sum_retry") is not None
+    assert page_env.list_summaries("r1") == []

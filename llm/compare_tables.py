@@ -1,0 +1,105 @@
+"""The tables a comparison is shown with: plain rows (lists of dicts) that a page hands to a table.
+
+Kept out of the page so that the numbers a person compares are built, and tested, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from llm.leaderboard import Standing
+from store.records import Comparison
+
+Row = dict[str, Any]
+
+
+def _num(value: Any, digits: int = 2) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return round(float(value), digits)
+
+
+def metrics_rows(comp: Comparison) -> list[Row]:
+    """One row per model: time to first token, speed, size, total time; load time apart."""
+    rows = []
+    for r in comp.results:
+        m: Mapping[str, Any] = r.get("metrics") or {}
+        rows.append(
+            {
+                "model": r["model"],
+                "status": r["status"],
+                "time to first token (s)": _num(m.get("ttft_s")),
+                "tokens/s": _num(m.get("tokens_per_s"), 1),
+                "output tokens": _num(m.get("output_tokens"), 0),
+                "total time (s)": _num(m.get("total_s")),
+                "load time in run (s)": _num(m.get("load_s")),
+                "warm-up load (s)": _num(m.get("warmup_load_s")),
+            }
+        )
+    return rows
+
+
+def factcheck_rows(comp: Comparison) -> list[Row]:
+    """One row per model: how many claims the scan supports and how many it does not."""
+    return [
+        {
+            "model": r["model"],
+            "supported": len((r.get("fact_check") or {}).get("supported", ())),
+            "not in the scan": len(r.get("unsupported_claims") or ()),
+        }
+        for r in comp.results
+    ]
+
+
+def claim_rows(comp: Comparison) -> list[Row]:
+    """Every claim of every answer with its check, unsupported ones first."""
+    rows: list[Row] = []
+    for verdict, key in (("not in the scan — verify", "unsupported"), ("in the scan", "supported")):
+        for r in comp.results:
+            kept = r.get("fact_check") or {}
+            rows += [
+                {"model": r["model"], "kind": c["kind"], "claim": c["value"], "check": verdict}
+                for c in kept.get(key, ())
+            ]
+    return rows
+
+
+def _port(p: Mapping[str, Any]) -> str:
+    return f"{p['host']} {p['port']}/{p['protocol']} {p['service']} ({p['level']})"
+
+
+def coverage_rows(comp: Comparison) -> list[Row]:
+    """One row per model: hosts and high-risk ports mentioned (n/total) and those left out."""
+    rows = []
+    for r in comp.results:
+        cov = r.get("coverage") or {}
+        hosts_in, hosts_out = cov.get("hosts_mentioned", []), cov.get("hosts_missed", [])
+        ports_in, ports_out = cov.get("ports_mentioned", []), cov.get("ports_missed", [])
+        rows.append(
+            {
+                "model": r["model"],
+                "hosts mentioned": f"{len(hosts_in)}/{len(hosts_in) + len(hosts_out)}",
+                "hosts left out": ", ".join(hosts_out),
+                "high-risk ports mentioned": f"{len(ports_in)}/{len(ports_in) + len(ports_out)}",
+                "high-risk ports left out": ", ".join(_port(p) for p in ports_out),
+            }
+        )
+    return rows
+
+
+def leaderboard_rows(standings: Iterable[Standing]) -> list[Row]:
+    """The leaderboard as table rows."""
+    return [
+        {
+            "model": s.model,
+            "comparisons": s.comparisons,
+            "wins": s.wins,
+            "ties": s.ties,
+            "losses": s.losses,
+            "avg tokens/s": _num(s.avg_tokens_per_s, 1),
+            "avg time to first token (s)": _num(s.avg_ttft_s),
+            "avg unsupported claims": _num(s.avg_unsupported),
+        }
+        for s in standings
+    ]
