@@ -63,7 +63,8 @@ pytest: dev-deps
 test: dev-deps lint types pytest
 
 bench: dev-deps
-	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+	@failed=""; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "missed their targets:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) $(STAMPS) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -7,13 +7,28 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 import auth
 import config as config_mod
 import services as services_mod
 from services import Services
+
+PAGE_DIR = config_mod.PROJECT_ROOT / "pages"
+# (file, title, icon); absolute paths so the list also works when a page is the main script.
+PAGES = (
+    ("overview.py", "Overview", ":material/dashboard:"),
+    ("scan.py", "Scan", ":material/radar:"),
+    ("reports.py", "Reports", ":material/table_view:"),
+    ("summarize.py", "Summarize", ":material/summarize:"),
+    ("compare.py", "Compare models", ":material/compare:"),
+    ("audit.py", "Audit", ":material/policy:"),
+    ("status.py", "System status", ":material/monitor_heart:"),
+)
+_run = threading.local()
 
 # Characters that turn markdown into links, images, HTML or code; escaped in untrusted text.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~:&$=-])")
@@ -117,3 +132,39 @@ def login_gate() -> None:
             st.rerun()
         st.error("Wrong password. Each failed attempt makes the next one wait longer.")
     st.stop()
+
+
+def _navigation() -> StreamlitPage:
+    pages = [
+        st.Page(PAGE_DIR / name, title=title, icon=icon, default=(i == 0))
+        for i, (name, title, icon) in enumerate(PAGES)
+    ]
+    return st.navigation(pages)
+
+
+def _gate() -> None:
+    st.set_page_config(page_title="ScanScribe", page_icon=":material/radar:", layout="wide")
+    login_gate()
+
+
+def run_app() -> None:
+    """The entry point's whole job: page config, login gate, then the selected page."""
+    _gate()
+    _run.in_app = True
+    try:
+        _navigation().run()
+    finally:
+        _run.in_app = False
+
+
+def page_guard() -> None:
+    """First call of every page. A page reached without the entry point still gets the gate.
+
+    With a ``pages/`` folder beside the entry point, Streamlit may run a page file directly on
+    a deep link (its older folder routing). The login and Host checks must hold there too, and
+    registering the navigation switches the session to the entry point's routing.
+    """
+    if getattr(_run, "in_app", False):
+        return
+    _gate()
+    _navigation()

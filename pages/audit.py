@@ -8,6 +8,7 @@ import streamlit as st
 import ui
 from store import StoreError
 
+ui.page_guard()
 st.title("Audit")
 st.caption("Every scan job recorded by this ScanScribe, newest first.")
 svc = ui.get_services()

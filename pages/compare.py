@@ -51,6 +51,7 @@ STATUS_NOTES = {
     "streaming": "interrupted — the program stopped while this answer streamed",
 }
 
+ui.page_guard()
 st.title("Compare models")
 st.caption(
     "The same prompt, options and seed for every model; the answers stream side by side and "
@@ -107,7 +108,8 @@ def _drain(run: ComparisonRun) -> None:
         done = run.finished
         for i, view in enumerate(run.views()):
             # A caption every tick keeps the script responsive to Stop clicks between updates.
-            heads[i].caption(f"{view.phase} · {len(view.text)} characters")
+            thinking = f" · {len(view.thinking)} characters of reasoning" if view.thinking else ""
+            heads[i].caption(f"{view.phase} · {len(view.text)} characters{thinking}")
             if view.text != shown[i]:
                 bodies[i].markdown(escape_markdown(view.text))
                 shown[i] = view.text

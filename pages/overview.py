@@ -8,6 +8,7 @@ import streamlit as st
 import ui
 from store import StoreError
 
+ui.page_guard()
 st.title("ScanScribe")
 st.caption("Scan what you are allowed to scan, read what was found, and brief people on it.")
 

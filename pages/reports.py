@@ -36,11 +36,11 @@ PORT_ORDER = (
     "protocol",
     "state",
     "service",
+    "risk",
+    "risk_reason",
     "product",
     "version",
     "extrainfo",
-    "risk",
-    "risk_reason",
     "cpe",
     "reason",
     "scripts",
@@ -69,6 +69,7 @@ def label(r: ReportSummary) -> str:
 
 svc = ui.get_services()
 store_key = svc.store.describe()
+ui.page_guard()
 st.title("Reports")
 
 try:
@@ -90,7 +91,8 @@ with st.expander("Import nmap XML", expanded=not history):
     for up in uploads or []:
         if up.file_id not in done:
             try:
-                rep = import_bytes(svc.store, up.getvalue(), filename=up.name)
+                with st.spinner(f"Importing {up.name}…"):
+                    rep = import_bytes(svc.store, up.getvalue(), filename=up.name)
                 msg = f"imported as {rep.id}: {rep.hosts_up} hosts up, {rep.open_port_count} open"
                 done[up.file_id] = ("ok" if rep.complete else "partial", msg + f". {rep.note}")
                 st.session_state["report_pick"] = rep.id
@@ -212,13 +214,13 @@ with tab_report:
     ch1, ch2, ch3 = st.columns(3)
     with ch1:
         st.markdown("**Open ports by service**")
-        st.bar_chart(view.open_by_service(), horizontal=True)
+        st.bar_chart(view.open_by_service(), horizontal=True, sort="-open ports", height=260)
     with ch2:
         st.markdown("**Hosts by risk**")
-        st.bar_chart(view.hosts_by_risk())
+        st.bar_chart(view.hosts_by_risk(), horizontal=True, sort=False, height=260)
     with ch3:
         st.markdown("**Most common open ports**")
-        st.bar_chart(view.common_ports(), horizontal=True)
+        st.bar_chart(view.common_ports(), horizontal=True, sort="-hosts", height=260)
 
     st.subheader("Filters")
     f1, f2, f3, f4, f5 = st.columns(5)

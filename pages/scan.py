@@ -16,6 +16,7 @@ from store.records import JOB_ACTIVE, Job
 
 RECENT_JOBS = 10
 
+ui.page_guard()
 st.title("Scan")
 svc = ui.get_services()
 runner = svc.runner

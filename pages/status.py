@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import streamlit as st
-from llm.errors import LLMError
 
 import ui
+from llm.errors import LLMError
 from scanner.nmapbin import find_nmap, install_hint, is_root
 
+ui.page_guard()
 st.title("System status")
 svc = ui.get_services()
 

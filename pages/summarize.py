@@ -30,6 +30,7 @@ STATUS_NOTES = {
     "interrupted": "Incomplete — the program stopped while this summary was streaming.",
 }
 
+ui.page_guard()
 st.title("Summarize")
 svc = ui.get_services()
 ss = st.session_state

@@ -85,8 +85,12 @@ class ReportView:
         hosts = hosts_table(report)
         ports = ports_table(report)
         # Categoricals make the repeated strings cheap and the filters fast on big reports.
-        for col in ("protocol", "state", "service", "risk"):
+        for col in ("protocol", "state", "risk"):
             ports[col] = ports[col].astype("category")
+        # Worst first, once: the analyst reads the top of the table; a stable sort keeps the
+        # scan's host and port order within each level.
+        hosts = hosts.sort_values("risk_rank", ascending=False, kind="stable", ignore_index=True)
+        ports = ports.sort_values("risk_rank", ascending=False, kind="stable", ignore_index=True)
         return cls(report, hosts, ports, {h.address: h for h in report.hosts})
 
     # -- choices for the filter widgets ----------------------------------------------------------

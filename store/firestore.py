@@ -427,6 +427,10 @@ class FirestoreStore:
         self._pending = {i[0] for i in items}
         return [PendingItem(kind, doc_id, attempts) for _, kind, doc_id, _, attempts in items]
 
+    def is_pending(self, kind: str, doc_id: str) -> bool:
+        """Whether this record (kind: report, job, summary or comparison) waits in the outbox."""
+        return f"{kind}:{doc_id}" in self._pending
+
     def sync_outbox(self) -> SyncResult:
         """Send every pending record to Firestore now; what still fails stays pending."""
         if not self._sync_lock.acquire(blocking=False):

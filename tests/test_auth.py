@@ -172,3 +172,29 @@ def test_foreign_host_header_stops_the_dashboard_over_http(tmp_path: Path, artif
         assert "Start here" not in page.inner_text("body")
         page.goto(url, wait_until="domcontentloaded")
         page.get_by_text("Start here").wait_for(timeout=30_000)
+
+
+@pytest.mark.browser
+def test_deep_link_to_a_page_still_asks_for_the_password(tmp_path: Path, artifacts: Path) -> None:
+    """Opening /scan directly must not skip the login, and the sidebar shows page titles."""
+    from tests.browser import chromium_page, streamlit_server
+
+    env = {
+        "SCANSCRIBE_DB": str(tmp_path / "d.db"),
+        "OLLAMA_HOST": "http://127.0.0.1:9",
+        "SCANSCRIBE_PASSWORD_HASH": auth.hash_password("open sesame 123"),
+    }
+    with (
+        streamlit_server(env, artifacts / "deep-link-streamlit.log") as url,
+        chromium_page() as page,
+    ):
+        page.goto(url + "/scan", wait_until="domcontentloaded")
+        page.locator(".st-key-login_password input").wait_for(timeout=30_000)
+        assert page.locator(".st-key-scan_targets").count() == 0
+        page.locator(".st-key-login_user input").fill("ana")
+        page.locator(".st-key-login_password input").fill("open sesame 123")
+        page.locator(".st-key-login_submit button").click()
+        page.locator(".st-key-scan_targets").wait_for(timeout=30_000)
+        sidebar = page.locator("[data-testid='stSidebarNav']").inner_text()
+        assert "System status" in sidebar and "status" not in sidebar.replace("System status", "")
+        page.screenshot(path=str(artifacts / "deep-link-after-login.png"), full_page=True)

@@ -21,7 +21,7 @@ HOSTILE = (
     "<script>window.pwned=1</script> [click](javascript:window.pwned=2) "
     "![beacon](http://127.0.0.9/beacon.png) <img src=http://127.0.0.9/x.png>"
 )
-ALPHA = HOSTILE + " " + cs.words(45, "a")
+ALPHA = HOSTILE + " " + cs.words(75, "a")
 
 
 @pytest.fixture
@@ -86,6 +86,13 @@ def test_two_columns_grow_at_once_and_stop_alone(
         assert both_grew >= 3, f"the columns did not grow together: {samples}"
 
         page.locator(".st-key-cmp_stop_1 button").click()
+        # The click reruns the page, which goes on showing the other answer as it grows.
+        page.get_by_text("stopped · ").wait_for(timeout=10_000)
+        at_stop = _lengths(page)[0]
+        deadline = time.monotonic() + 10
+        while _lengths(page)[0] <= at_stop and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert _lengths(page)[0] > at_stop, "the other column stopped growing"
         page.locator(".st-key-cmp_answer_1").wait_for(timeout=30_000)
         page.get_by_text("stopped — the text that had arrived is kept").wait_for(timeout=10_000)
         page.screenshot(path=str(artifacts / "compare-done.png"), full_page=True)

@@ -109,6 +109,7 @@ def test_outage_keeps_every_write_and_syncs_once_back(
         ("summary", "sum-offline"),
         ("comparison", "cmp-offline"),
     }
+    assert store.is_pending("summary", "sum-offline") and not store.is_pending("report", "x")
     health = store.health()
     assert health["ok"] is False and health["pending"] == 4 and "error" in health
     # What waits in the outbox can still be opened; lists say Firestore is down.
