@@ -7,15 +7,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar, cast
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import auth
 import config as config_mod
 import services as services_mod
 from services import Services
+from store import StoreError
+
+T = TypeVar("T")
 
 PAGE_DIR = config_mod.PROJECT_ROOT / "pages"
 # (file, title, icon); absolute paths so the list also works when a page is the main script.
@@ -52,6 +60,25 @@ def get_services() -> Services:
 def escape_md(text: str) -> str:
     """Escape untrusted text so markdown renders it literally: no links, images or HTML."""
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def last_good(key: str, read: Callable[[], T], what: str) -> T:
+    """Read from the store; when it fails, show why and fall back to this session's last copy.
+
+    A remote store can drop out mid-session. The page then keeps working on what it last read
+    (a summary streaming meanwhile is kept in the outbox) instead of failing outright.
+    """
+    try:
+        value = read()
+    except StoreError as exc:
+        slot = st.session_state.get("_last_good", {})
+        if key in slot:
+            st.warning(f"{exc} Showing {what} as last read.")
+            return cast(T, slot[key])
+        st.error(f"The store could not be read: {exc}")
+        st.stop()
+    st.session_state.setdefault("_last_good", {})[key] = value
+    return value
 
 
 def when(ts: float | None) -> str:
@@ -134,12 +161,11 @@ def login_gate() -> None:
     st.stop()
 
 
-def _navigation() -> StreamlitPage:
-    pages = [
-        st.Page(PAGE_DIR / name, title=title, icon=icon, default=(i == 0))
+def _pages() -> dict[str, StreamlitPage]:
+    return {
+        name: st.Page(PAGE_DIR / name, title=title, icon=icon, default=(i == 0))
         for i, (name, title, icon) in enumerate(PAGES)
-    ]
-    return st.navigation(pages)
+    }
 
 
 def _gate() -> None:
@@ -152,7 +178,7 @@ def run_app() -> None:
     _gate()
     _run.in_app = True
     try:
-        _navigation().run()
+        st.navigation(list(_pages().values())).run()
     finally:
         _run.in_app = False
 
@@ -160,11 +186,20 @@ def run_app() -> None:
 def page_guard() -> None:
     """First call of every page. A page reached without the entry point still gets the gate.
 
-    With a ``pages/`` folder beside the entry point, Streamlit may run a page file directly on
-    a deep link (its older folder routing). The login and Host checks must hold there too, and
-    registering the navigation switches the session to the entry point's routing.
+    With a ``pages/`` folder beside the entry point, Streamlit runs a page file directly on a
+    deep link (its older folder routing), skipping the entry point. Such a run passes the
+    login and Host checks here, then switches to the same page under the entry point's
+    navigation, so widget state and the sidebar belong to one routing only. A page that is
+    itself the main script (a test, or ``streamlit run pages/x.py``) just renders.
     """
     if getattr(_run, "in_app", False):
         return
     _gate()
-    _navigation()
+    ctx = get_script_run_ctx()
+    caller = Path(sys._getframe(1).f_globals.get("__file__", "")).resolve()
+    if ctx is None or Path(ctx.main_script_path).resolve() == caller:
+        return
+    pages = _pages()
+    st.navigation(list(pages.values()))
+    if caller.name in pages:
+        st.switch_page(pages[caller.name])

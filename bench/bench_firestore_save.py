@@ -129,7 +129,7 @@ def main() -> int:
     try:
         client = ollama.Client(host=url, timeout=httpx.Timeout(30.0))
         with tempfile.TemporaryDirectory() as tmp:
-            env = firestore_env(emulator, Path(tmp) / "outbox.db", "demo-bench")
+            env = firestore_env(emulator.host, Path(tmp) / "outbox.db", "demo-bench")
             store = open_firestore(config.load(env))
             assert store.health()["ok"], "the emulator did not answer"
             baselines: list[float] = []

@@ -196,11 +196,7 @@ def _show(comp: Comparison) -> None:
 
 
 # -- setup ----------------------------------------------------------------------------------------
-try:
-    reports = svc.store.list_reports()
-except StoreError as exc:
-    st.error(f"The store could not be read: {exc}")
-    st.stop()
+reports = ui.last_good("reports", svc.store.list_reports, "the report list")
 by_id = {r.id: r for r in reports}
 
 
@@ -231,7 +227,11 @@ else:
             if not others:
                 st.info("A diff needs a second report of the same targets.")
             else:
-                base = default_base(svc.store, by_id[report_id])
+                base = ui.last_good(
+                    f"base:{report_id}",
+                    lambda: default_base(svc.store, by_id[report_id]),
+                    "it",
+                )
                 index = others.index(base.id) if base is not None and base.id in others else 0
                 base_id = st.selectbox(
                     "Earlier report", others, key="cmp_base", index=index, format_func=_label

@@ -67,16 +67,12 @@ def label(r: ReportSummary) -> str:
     return f"{ui.when(r.created_at)} · {what} · {targets} · {r.id}"
 
 
+ui.page_guard()
 svc = ui.get_services()
 store_key = svc.store.describe()
-ui.page_guard()
 st.title("Reports")
 
-try:
-    history = svc.store.list_reports()
-except StoreError as exc:
-    st.error(f"The store could not be read: {exc}")
-    st.stop()
+history = ui.last_good("reports", svc.store.list_reports, "the report list")
 
 # -- import ------------------------------------------------------------------------------------
 with st.expander("Import nmap XML", expanded=not history):
@@ -104,7 +100,7 @@ with st.expander("Import nmap XML", expanded=not history):
         text = ui.escape_md(f"{up.name}: {msg}")
         {"ok": st.success, "partial": st.warning, "refused": st.error}[kind](text)
     if uploads:
-        history = svc.store.list_reports()
+        history = ui.last_good("reports", svc.store.list_reports, "the report list")
 
 if not history:
     st.info("No reports yet. Run a scan on the Scan page, or import an nmap XML file above.")
@@ -196,7 +192,11 @@ with tab_report:
     )
     if report.args:
         st.code(report.args, language="text")
-    saved = svc.store.list_summaries(report.id)
+    saved = ui.last_good(
+        f"summaries:{report.id}",
+        lambda: svc.store.list_summaries(report.id),
+        "the saved summaries",
+    )
     if saved:
         with st.expander(f"Saved executive summaries ({len(saved)})"):
             for s in saved:
@@ -289,7 +289,9 @@ with tab_report:
 # -- diff --------------------------------------------------------------------------------------
 with tab_diff:
     all_ids = [r.id for r in history]
-    base = default_base(svc.store, by_id[picked])
+    base = ui.last_good(
+        f"base:{picked}", lambda: default_base(svc.store, by_id[picked]), "the default base"
+    )
     older = [r.id for r in history if (r.created_at, r.id) < (by_id[picked].created_at, picked)]
     default_old = base.id if base else (older[0] if older else all_ids[-1])
     if st.session_state.get("diff_for") != picked:

@@ -198,6 +198,8 @@ for n, job_id in enumerate(mine):
         if job.status != "done" or not job.report_id:
             st.error(ui.escape_md(job.error or f"The scan ended as {job.status}."))
             continue
+        took = (job.finished_at or 0) - (job.started_at or job.finished_at or 0)
+        st.progress(100, text=f"Done: {job.progress:.0f} % in {ui.duration(took)}")
         try:
             render_report(svc.store.get_report(job.report_id))
         except StoreError as exc:

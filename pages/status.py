@@ -45,8 +45,31 @@ with st.container(border=True, key="status_ollama"):
 with st.container(border=True, key="status_store"):
     st.subheader("Store")
     health = svc.store.health()
-    st.write(f"Backend: **{svc.store.backend}** — {svc.store.describe()}")
+    st.markdown(f"Backend: **{svc.store.backend}** — {ui.escape_md(svc.store.describe())}")
     if health.get("ok"):
         st.success("The store answers.")
     else:
         st.error(str(health.get("error", "The store does not answer.")))
+    pending_of = getattr(svc.store, "pending", None)
+    if pending_of is not None:
+        pending = pending_of()
+        if pending:
+            st.warning(
+                f"{len(pending)} record(s) are kept locally and wait for Firestore. They are "
+                "sent on the next save, at start-up, or now with the button below."
+            )
+            st.dataframe(
+                [{"kind": p.kind, "id": p.doc_id, "attempts": p.attempts} for p in pending],
+                hide_index=True,
+            )
+        else:
+            st.caption("Nothing is waiting for Firestore.")
+        if st.button("Send pending records now", key="sync_outbox"):
+            result = svc.store.sync_outbox()  # type: ignore[attr-defined]
+            if result.pending:
+                st.error(
+                    f"Sent {result.sent}; {result.pending} still wait. "
+                    + (result.error or "Firestore did not answer.")
+                )
+            else:
+                st.success(f"Sent {result.sent} record(s); nothing is waiting.")

@@ -118,6 +118,12 @@ def _show_summary(s: Summary, fc: FactCheck | None, key: str) -> str:
         st.info(note)
     else:
         st.error(note + (f" {s.error}" if s.error else ""))
+    is_pending = getattr(svc.store, "is_pending", None)
+    if is_pending is not None and is_pending("summary", s.id):
+        st.warning(
+            "Saved locally: Firestore did not answer. This summary is sent when Firestore "
+            "answers again (next save, start-up, or System status)."
+        )
     if fc is None:
         fc = check(s.text, *_reports_of(s))
     with st.container(border=True, key=f"{key}_text"):
@@ -153,7 +159,7 @@ def _show_summary(s: Summary, fc: FactCheck | None, key: str) -> str:
     return note
 
 
-reports = svc.store.list_reports()
+reports = ui.last_good("reports", svc.store.list_reports, "the report list")
 if not reports:
     st.info("No report yet. Run a scan on the Scan page, or import nmap XML on the Reports page.")
     st.stop()
@@ -180,7 +186,9 @@ with left:
         if not others:
             st.info("A diff needs a second report of the same targets.")
         else:
-            base = default_base(svc.store, by_id[report_id])
+            base = ui.last_good(
+                f"base:{report_id}", lambda: default_base(svc.store, by_id[report_id]), "it"
+            )
             index = others.index(base.id) if base is not None and base.id in others else 0
             st.selectbox("Earlier report", others, key="sum_base", index=index, format_func=_label)
 with right:
@@ -237,7 +245,11 @@ elif run is not None:
             st.button("Retry", key="sum_retry", on_click=_retry)
 
 st.subheader("Saved summaries of this report")
-saved = svc.store.list_summaries(report_id)
+saved = ui.last_good(
+    f"summaries:{report_id}",
+    lambda: svc.store.list_summaries(report_id),
+    "the saved summaries",
+)
 if not saved:
     st.caption("None yet.")
 else:

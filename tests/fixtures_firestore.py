@@ -138,14 +138,12 @@ class Emulator:
             proc.wait(timeout=5)
 
 
-def firestore_env(
-    emulator: Emulator, db_path: Path, project: str, timeout: str = "5"
-) -> dict[str, str]:
-    """Settings that select Firestore on the emulator, with an outbox in ``db_path``."""
+def firestore_env(host: str, db_path: Path, project: str, timeout: str = "5") -> dict[str, str]:
+    """Settings that select Firestore at ``host`` (an emulator), outbox in ``db_path``."""
     return {
         "SCANSCRIBE_STORE": "firestore",
         "SCANSCRIBE_DB": str(db_path),
-        "FIRESTORE_EMULATOR_HOST": emulator.host,
+        "FIRESTORE_EMULATOR_HOST": host,
         "SCANSCRIBE_FIREBASE_PROJECT": project,
         "SCANSCRIBE_FIRESTORE_TIMEOUT": timeout,
         "OLLAMA_HOST": "http://127.0.0.1:9",
@@ -190,7 +188,9 @@ def firestore_config(
     firestore_emulator: Emulator, tmp_path: Path, firestore_project: str
 ) -> config.Config:
     """Configuration selecting Firestore on the session emulator, outbox in a fresh file."""
-    return config.load(firestore_env(firestore_emulator, tmp_path / "outbox.db", firestore_project))
+    return config.load(
+        firestore_env(firestore_emulator.host, tmp_path / "outbox.db", firestore_project)
+    )
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def drill_config(own_emulator: Emulator, tmp_path: Path, firestore_project: str) -> config.Config:
     """Firestore on an emulator of this test's own, which the test may take offline."""
-    env = firestore_env(own_emulator, tmp_path / "outbox.db", firestore_project, timeout="2")
+    env = firestore_env(own_emulator.host, tmp_path / "outbox.db", firestore_project, timeout="2")
     return config.load(env)
 
 
@@ -205,7 +205,7 @@ def test_reads_and_deletes_while_down_say_so(
 
 
 def test_unreachable_firestore_fails_within_seconds(tmp_path: Path) -> None:
-    env = firestore_env(Emulator(free_port()), tmp_path / "outbox.db", "demo-unreachable")
+    env = firestore_env(f"127.0.0.1:{free_port()}", tmp_path / "outbox.db", "demo-unreachable")
     store = open_firestore(config.load(env))
     try:
         started = time.monotonic()
@@ -254,7 +254,7 @@ def silent_server() -> Iterator[int]:
 def test_stalled_firestore_is_given_up_on_after_the_timeout(
     silent_server: int, tmp_path: Path
 ) -> None:
-    env = firestore_env(Emulator(silent_server), tmp_path / "outbox.db", "demo-stalled", "1")
+    env = firestore_env(f"127.0.0.1:{silent_server}", tmp_path / "outbox.db", "demo-stalled", "1")
     store = open_firestore(config.load(env))
     try:
         started = time.monotonic()
