@@ -53,8 +53,10 @@ def get_services() -> Services:
         return _services()
     except config_mod.ConfigError as exc:
         st.error(f"ScanScribe cannot start: {exc}")
-        st.stop()
-        raise  # st.stop() raises; this line keeps type checkers honest
+    except StoreError as exc:
+        st.error(f"ScanScribe cannot open its store: {exc}")
+    st.stop()
+    raise AssertionError("st.stop() does not return")
 
 
 def escape_md(text: str) -> str:

@@ -23,7 +23,7 @@ from llm.prompt import AUDIENCES, DEFAULT_NUM_CTX, Prompt, build_diff_prompt, bu
 from llm.stream import StreamJob
 from scanner.models import Report
 from store.base import Store, StoreError
-from store.records import Summary, new_id
+from store.records import Summary, new_id, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -201,17 +201,6 @@ def summarize(
 ) -> SummaryRun:
     """Prepare and start a summary; see :func:`prepare` for the arguments and errors."""
     return prepare(store, gateway, report_id, model, **kw).start()
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process with this id exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def recover_summaries(store: Store, alive: Callable[[int], bool] = pid_alive) -> list[str]:

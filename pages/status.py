@@ -45,7 +45,8 @@ with st.container(border=True, key="status_ollama"):
 with st.container(border=True, key="status_store"):
     st.subheader("Store")
     health = svc.store.health()
-    st.markdown(f"Backend: **{svc.store.backend}** — {ui.escape_md(svc.store.describe())}")
+    st.markdown(f"Backend: **{svc.store.backend}**")
+    st.text(svc.store.describe())
     if health.get("ok"):
         st.success("The store answers.")
     else:

@@ -21,7 +21,8 @@ import config as config_mod
 import services as services_mod
 from scanner import cli_reports
 from scanner.errors import NmapMissing, ScanError, TargetRefused
-from scanner.models import Host, Port, Report
+from scanner.export import port_json
+from scanner.models import Host, Report
 from scanner.profiles import PROFILES
 from scanner.runner import JobRunner
 from store.base import StoreError
@@ -39,22 +40,6 @@ def iso(ts: float | None) -> str | None:
     return (
         dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     )
-
-
-def port_json(p: Port) -> dict[str, Any]:
-    """One port as the scan command prints it."""
-    return {
-        "port": p.port,
-        "protocol": p.protocol,
-        "state": p.state,
-        "reason": p.reason,
-        "service": p.service,
-        "product": p.product,
-        "version": p.version,
-        "extrainfo": p.extrainfo,
-        "cpe": list(p.cpe),
-        "scripts": {s.id: s.output for s in p.scripts},
-    }
 
 
 def host_json(h: Host) -> dict[str, Any]:

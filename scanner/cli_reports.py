@@ -66,20 +66,7 @@ def summary_json(s: ReportSummary) -> dict[str, Any]:
 
 def _port_json(p: Port, h: Host) -> dict[str, Any]:
     risk = port_risk(p, h)
-    return {
-        "port": p.port,
-        "protocol": p.protocol,
-        "state": p.state,
-        "reason": p.reason,
-        "service": p.service,
-        "product": p.product,
-        "version": p.version,
-        "extrainfo": p.extrainfo,
-        "cpe": list(p.cpe),
-        "scripts": {s.id: s.output for s in p.scripts},
-        "risk": risk.level,
-        "risk_reason": risk.reason,
-    }
+    return {**export.port_json(p), "risk": risk.level, "risk_reason": risk.reason}
 
 
 def report_json(report: Report, summaries: int = 0) -> dict[str, Any]:

@@ -275,3 +275,19 @@ def report_html(report: Report, summaries: Sequence[Summary] = ()) -> str:
         parts.append("<p>No script output.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def port_json(p: Port) -> dict[str, Any]:
+    """One port as the scan command prints it."""
+    return {
+        "port": p.port,
+        "protocol": p.protocol,
+        "state": p.state,
+        "reason": p.reason,
+        "service": p.service,
+        "product": p.product,
+        "version": p.version,
+        "extrainfo": p.extrainfo,
+        "cpe": list(p.cpe),
+        "scripts": {s.id: s.output for s in p.scripts},
+    }

@@ -31,7 +31,7 @@ from scanner.profiles import Profile, build_argv, get_profile
 from scanner.progress import parse_progress
 from scanner.targets import MAX_PORTS, Resolver, parse_ports, resolve_targets
 from store.base import NotFound, Store
-from store.records import JOB_ACTIVE, Job, new_id
+from store.records import JOB_ACTIVE, Job, new_id, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +93,8 @@ def _alive_since(pid: int, since: float) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
-        if Path("/proc/self").exists():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        # No /proc entry: on Linux the process is gone; elsewhere ask the kernel.
+        return False if Path("/proc/self").exists() else pid_alive(pid)
     if state in ("Z", "X"):
         return False
     started = _proc_start_time(pid)

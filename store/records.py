@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -10,6 +11,17 @@ from typing import Any
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 JOB_ACTIVE = ("queued", "running")
 SUMMARY_STATES = ("streaming", "complete", "stopped", "failed", "interrupted")
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists (a job's or a summary's writer, say)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True
 
 
 def new_id(prefix: str) -> str:

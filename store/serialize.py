@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, TypeVar
+
+import orjson
 
 from scanner.models import Host, OSMatch, Port, Report, Script
 from store.records import Comparison, Job, Summary
@@ -52,6 +53,20 @@ def host_to_dict(h: Host) -> dict[str, Any]:
     return d
 
 
+def _script(item: Any) -> Script:
+    """A script from either stored shape: ``[id, output]`` or ``{"id": .., "output": ..}``."""
+    if isinstance(item, dict):
+        return Script(item["id"], item["output"])
+    return Script(item[0], item[1])
+
+
+def _os_match(item: Any) -> OSMatch:
+    """An OS match from either stored shape: ``[name, accuracy]`` or a dict."""
+    if isinstance(item, dict):
+        return OSMatch(item["name"], int(item["accuracy"]))
+    return OSMatch(item[0], int(item[1]))
+
+
 def port_from_dict(d: dict[str, Any]) -> Port:
     """Inverse of :func:`port_to_dict`."""
     return Port(
@@ -64,7 +79,7 @@ def port_from_dict(d: dict[str, Any]) -> Port:
         version=d.get("version", ""),
         extrainfo=d.get("extrainfo", ""),
         cpe=tuple(d.get("cpe", ())),
-        scripts=tuple(Script(i, o) for i, o in d.get("scripts", ())),
+        scripts=tuple(_script(x) for x in d.get("scripts", ())),
     )
 
 
@@ -79,9 +94,9 @@ def host_from_dict(d: dict[str, Any]) -> Host:
         mac=d.get("mac", ""),
         vendor=d.get("vendor", ""),
         timed_out=bool(d.get("timed_out", False)),
-        os=tuple(OSMatch(n, int(a)) for n, a in d.get("os", ())),
+        os=tuple(_os_match(x) for x in d.get("os", ())),
         ports=tuple(port_from_dict(p) for p in d.get("ports", ())),
-        scripts=tuple(Script(i, o) for i, o in d.get("scripts", ())),
+        scripts=tuple(_script(x) for x in d.get("scripts", ())),
     )
 
 
@@ -137,13 +152,17 @@ def report_from_dict(d: dict[str, Any]) -> Report:
 
 
 def hosts_to_json(hosts: tuple[Host, ...]) -> str:
-    """The hosts of a report as compact JSON text."""
-    return json.dumps([host_to_dict(h) for h in hosts], separators=(",", ":"))
+    """The hosts of a report as JSON, every field named.
+
+    orjson writes the frozen dataclasses directly, several times faster than building dicts
+    first; saving a 20,000-port report is dominated by this step.
+    """
+    return orjson.dumps(hosts).decode()
 
 
-def hosts_from_json(text: str) -> list[Host]:
-    """Inverse of :func:`hosts_to_json`."""
-    return [host_from_dict(h) for h in json.loads(text)]
+def hosts_from_json(text: str | bytes) -> list[Host]:
+    """Inverse of :func:`hosts_to_json`; also reads the compact dict shape."""
+    return [host_from_dict(h) for h in orjson.loads(text)]
 
 
 def record_to_dict(rec: Job | Summary | Comparison) -> dict[str, Any]:

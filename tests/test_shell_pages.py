@@ -38,6 +38,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, db_path: Path) -> Iterator[Path]:
 
 def _texts(at: AppTest) -> str:
     parts = [e.value for e in at.markdown] + [e.value for e in at.caption]
+    parts += [e.value for e in at.text]
     for kind in ("error", "warning", "info", "success"):
         parts += [str(e.value) for e in getattr(at, kind)]
     return "\n".join(str(p) for p in parts)

@@ -1,0 +1,155 @@
+"""Every row of THREATS.md (the attacks and failures ScanScribe must survive) has named tests.
+
+The map below is the index the README's security section points to. This test fails when a
+named test is renamed or removed, so the index cannot quietly go stale.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import PROJECT_ROOT as ROOT
+
+THREAT_TESTS: dict[int, list[str]] = {
+    1: [
+        "test_threats_scan.py::test_hostile_input_is_refused_inside_an_empty_network_namespace",
+        "test_profiles.py::test_argv_ends_with_double_dash_then_numeric_addresses_only",
+    ],
+    2: [
+        "test_profiles.py::test_no_output_file_or_script_options_except_the_fixed_ones",
+        "test_profiles.py::test_ports_replace_the_profile_selection_as_one_element",
+    ],
+    3: ["test_runner.py::test_nmap_errors_stay_in_the_log"],
+    4: [
+        "test_targets.py::test_addresses_outside_the_scope_are_refused",
+        "test_targets.py::test_a_name_with_any_address_outside_the_scope_is_refused",
+        "test_targets.py::test_ranges_that_expand_beyond_a_narrow_scope_are_refused",
+        "test_targets.py::test_the_address_cap_is_enforced_without_expanding_networks",
+        "test_runner.py::test_ipv6_loopback_is_scanned_with_dash_six",
+    ],
+    5: ["test_targets.py::test_bad_port_specs_are_refused"],
+    6: [
+        "test_runner.py::test_the_wall_clock_limit_kills_the_scan",
+        "test_parser.py::test_timed_out_hosts_are_flagged_not_clean",
+        "test_scan_cli.py::test_timed_out_hosts_never_read_as_clean",
+    ],
+    7: [
+        "test_runner.py::test_progress_env_and_cancel_of_a_running_scan",
+        "test_runner.py::test_shutdown_kills_running_scans",
+        "test_runner.py::test_jobs_of_a_killed_app_are_interrupted_and_nmap_killed",
+        "test_scan_cli.py::test_a_signal_cancels_the_job_and_kills_nmap",
+    ],
+    8: ["test_runner.py::test_concurrent_scans_never_mix_results"],
+    9: [
+        "test_import.py::test_hostile_file_is_refused_and_nothing_is_stored",
+        "test_parser.py::test_billion_laughs_is_refused",
+        "test_parser.py::test_external_entity_is_refused_without_echo",
+    ],
+    10: [
+        "test_e2e_browser.py::test_scan_report_diff_summarize_compare_and_outages",
+        "test_mdsafe.py::test_links_images_html_entities_and_directives_are_neutralised",
+        "test_export.py::test_html_escapes_scan_data_and_summaries",
+        "test_summarize_browser.py::test_summary_streams_renders_inert_and_stops_in_chromium",
+    ],
+    11: [
+        "test_prompt.py::test_injection_banner_reaches_the_model_fenced_as_data",
+        "test_factcheck.py::test_planted_fabrications_are_flagged_and_true_facts_are_not",
+    ],
+    12: [
+        "test_llm_client.py::test_server_down_says_how_to_start_it",
+        "test_llm_client.py::test_stall_becomes_a_timeout_not_a_hang",
+        "test_llm_client.py::test_dropped_connection_becomes_stream_broken",
+        "test_summarize.py::test_mid_stream_error_keeps_partial_text_marked_failed",
+    ],
+    13: [
+        "test_firestore.py::test_unreachable_firestore_fails_within_seconds",
+        "test_firestore.py::test_summary_saved_twice_by_a_retry_stays_one_document",
+        "test_firestore.py::test_outage_keeps_every_write_and_syncs_once_back",
+        "test_firestore.py::test_report_too_big_for_one_document_saves_and_reads_back",
+    ],
+    14: [
+        "test_runner.py::test_progress_env_and_cancel_of_a_running_scan",
+        "test_threat_coverage.py::test_secrets_file_is_ignored_by_git",
+        "test_threat_coverage.py::test_no_secret_reaches_the_command_line_output",
+    ],
+    15: [
+        "test_auth.py::test_exposed_dashboard_reports_scan_refusal",
+        "test_auth.py::test_foreign_host_header_stops_the_dashboard_over_http",
+        "test_auth.py::test_dashboard_asks_for_the_password_before_any_page",
+        "test_auth.py::test_deep_link_to_a_page_still_asks_for_the_password",
+    ],
+    16: [
+        "test_scan_cli.py::test_missing_nmap_exits_1_with_the_install_command",
+        "test_shell_pages.py::test_status_says_how_to_install_nmap_when_it_is_missing",
+        "test_targets.py::test_refusals_name_the_token_and_the_rule",
+    ],
+    17: [
+        "test_runner.py::test_jobs_of_a_killed_app_are_interrupted_and_nmap_killed",
+        "test_llm_cli.py::test_kill_9_mid_summary_keeps_the_partial_text_marked_interrupted",
+        "test_sqlite_store.py::test_kill_9_during_a_big_save_leaves_no_half_record",
+    ],
+}
+
+
+def _test_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {
+        n.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test_")
+    }
+
+
+def test_every_threat_row_has_tests_that_exist() -> None:
+    rows = (ROOT.parent / "shared" / "THREATS.md", ROOT / "docs" / "threats.md")
+    source = next((p for p in rows if p.is_file()), None)
+    expected = set(range(1, 18))
+    if source is not None:
+        numbers = {
+            int(line.split("|")[1])
+            for line in source.read_text().splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+        }
+        expected |= numbers
+    assert set(THREAT_TESTS) >= expected
+    missing = []
+    for row, names in THREAT_TESTS.items():
+        assert names, f"row {row} has no test"
+        for name in names:
+            file, func = name.split("::")
+            if func not in _test_names(ROOT / "tests" / file):
+                missing.append(f"row {row}: {name}")
+    assert missing == []
+
+
+def test_secrets_file_is_ignored_by_git() -> None:
+    out = subprocess.run(
+        ["git", "check-ignore", "-q", ".streamlit/secrets.toml"], cwd=ROOT, check=False
+    )
+    assert out.returncode == 0, ".streamlit/secrets.toml must be git-ignored"
+    assert (ROOT / ".streamlit" / "secrets.toml.example").is_file()
+
+
+@pytest.mark.nmap
+def test_no_secret_reaches_the_command_line_output(tmp_path: Path) -> None:
+    """Settings exported from secrets.toml stay out of what the CLI prints and logs."""
+    secret = "s3cr3t-value-that-must-not-leak"
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "SCANSCRIBE_DB": str(tmp_path / "s.db"),
+        "SCANSCRIBE_PASSWORD_HASH": "scrypt$16384$8$1$" + secret,
+        "FIREBASE_API_KEY": secret,
+        "OLLAMA_HOST": "http://127.0.0.1:9",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "scanner", "scan", "--profile", "quick", "--ports", "9",
+         "--format", "json", "--", "127.0.0.1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert secret not in out.stdout and secret not in out.stderr
