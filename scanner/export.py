@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from scanner.models import Host, Port, Report, host_frame, port_frame
 from scanner.risk import host_risk, port_risk
-from store.records import Summary
+from store.records import Job, Summary
 from store.serialize import record_to_dict, report_to_dict
 
 if TYPE_CHECKING:
@@ -291,3 +291,42 @@ def port_json(p: Port) -> dict[str, Any]:
         "cpe": list(p.cpe),
         "scripts": {s.id: s.output for s in p.scripts},
     }
+
+
+AUDIT_COLUMNS = (
+    "when",
+    "who",
+    "targets",
+    "profile",
+    "ports",
+    "outcome",
+    "finished",
+    "report",
+    "job",
+)
+
+
+def audit_table(jobs: Sequence[Job]) -> pd.DataFrame:
+    """One row per scan job: who started it, when, against what, and how it ended."""
+    import pandas as pd
+
+    rows = [
+        (
+            _when(j.created_at),
+            j.owner,
+            " ".join(j.targets),
+            j.profile,
+            j.ports,
+            j.status,
+            _when(j.finished_at),
+            j.report_id or "",
+            j.id,
+        )
+        for j in jobs
+    ]
+    return pd.DataFrame.from_records(rows, columns=list(AUDIT_COLUMNS))
+
+
+def audit_csv(jobs: Sequence[Job]) -> str:
+    """The audit table as CSV, with cells that could start a spreadsheet formula neutralised."""
+    return _inert_csv(audit_table(jobs))
