@@ -15,5 +15,5 @@ if [ ! -f "$stamp" ]; then
     apt-get update -qq
     touch "$stamp"
 fi
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
 command -v "$cmd" >/dev/null 2>&1
