@@ -4,7 +4,9 @@ Both scan all 65,535 TCP ports of 127.0.0.1 with a few listeners open, alternati
 run. ScanScribe's figure is the whole job (submit to saved report); the baseline is the bare nmap
 command. Medians of several rounds. The ports found open in every run must be the same for both,
 the benchmark's own listeners included. Target <= 0.7x. Exits 1 when the target is missed or the
-open ports differ.
+open ports differ. Run as root, the profile sends SYN probes (its root arguments); unprivileged
+it uses connect scans like the baseline and lands near 1x on loopback, where the kernel's
+connect() cost is the floor.
 
     .venv/bin/python bench/bench_full_tcp.py
 """

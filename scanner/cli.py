@@ -23,6 +23,7 @@ from scanner import cli_reports
 from scanner.errors import NmapMissing, ScanError, TargetRefused
 from scanner.export import port_json
 from scanner.models import Host, Report
+from scanner.nmapbin import is_root
 from scanner.profiles import PROFILES
 from scanner.runner import JobRunner
 from store.base import StoreError
@@ -157,7 +158,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return EXIT_OK
     rows = [
-        (p.id, "root" if p.needs_root else "", f"nmap {p.command()}") for p in PROFILES.values()
+        (p.id, "root" if p.needs_root else "", f"nmap {p.command(is_root())}")
+        for p in PROFILES.values()
     ]
     print(_table(rows, ("PROFILE", "NEEDS", "ARGUMENTS")))
     return EXIT_OK

@@ -198,7 +198,7 @@ class LocalRunner:
         nmap = shutil.which("nmap")
         if nmap is None:
             raise NmapMissing(f"nmap is not installed. Install it with: {install_hint()}")
-        argv = build_argv(prof, targets, port_spec, nmap=nmap)
+        argv = build_argv(prof, targets, port_spec, nmap=nmap, root=self._root())
         job = Job(
             id=new_id("job"),
             targets=targets.tokens,

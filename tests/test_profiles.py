@@ -36,7 +36,11 @@ def test_profiles_ask_for_what_the_names_promise() -> None:
     standard = build_argv(PROFILES["standard"], targets("127.0.0.1"))
     assert "-sV" in standard and "1000" in standard
     full = build_argv(PROFILES["full-tcp"], targets("127.0.0.1"))
-    assert "-p-" in full and "--min-rate" in full
+    assert "-p-" in full and "--min-rate" in full and "-sT" in full
+    # As root, full-tcp trades the connect scan for SYN probes: same ports, far fewer handshakes.
+    full_root = build_argv(PROFILES["full-tcp"], targets("127.0.0.1"), root=True)
+    assert full_root[1] == "-sS" and full_root[2:] == full[2:]
+    assert build_argv(PROFILES["quick"], targets("127.0.0.1"), root=True)[1] == "-sT"
     deep = build_argv(PROFILES["deep"], targets("127.0.0.1"))
     assert "-O" in deep and "-sV" in deep
     scripts = build_argv(PROFILES["safe-scripts"], targets("127.0.0.1"))
