@@ -229,3 +229,16 @@ def test_hosthint_elements_do_not_leak_into_hosts() -> None:
         ("10.231.7.3", "up"),
     ]
     assert [len(h.ports) for h in r.hosts] == [0, 10, 10]
+
+
+def test_the_fast_port_constructor_builds_the_same_frozen_port() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from scanner.models import Port, Script, make_port
+
+    args = (443, "tcp", "open", "syn-ack", "https", "nginx", "1.25", "x", ("cpe:/a:n",), ())
+    fast, slow = make_port(*args), Port(*args)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    with pytest.raises(FrozenInstanceError):
+        fast.port = 1  # type: ignore[misc]
+    assert make_port(*args[:-1], (Script("a", "b"),)).scripts == (Script("a", "b"),)
