@@ -20,8 +20,10 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 import auth
 import config as config_mod
 import services as services_mod
+from scanner.diff import default_base
+from scanner.models import ReportSummary
 from services import Services
-from store import StoreError
+from store import Store, StoreError
 
 T = TypeVar("T")
 
@@ -81,6 +83,50 @@ def last_good(key: str, read: Callable[[], T], what: str) -> T:
         st.stop()
     st.session_state.setdefault("_last_good", {})[key] = value
     return value
+
+
+def report_label(r: ReportSummary) -> str:
+    """How a report is named in pickers: its targets, when it was made, and its id."""
+    return f"{', '.join(r.targets)[:60] or r.id} — {when(r.created_at)} ({r.id})"
+
+
+def pick_report_or_diff(
+    store: Store, reports: list[ReportSummary], prefix: str, diff_label: str
+) -> tuple[str, str, str | None]:
+    """A report, or two for a diff: returns (mode, report id, earlier report id or None).
+
+    Widgets are keyed ``{prefix}_mode``, ``{prefix}_report`` and ``{prefix}_base``. The earlier
+    report defaults to the previous scan of the same targets.
+    """
+    by_id = {r.id: r for r in reports}
+    mode = st.radio(
+        "Summarize" if prefix == "sum" else "Compare on",
+        ["report", "diff"],
+        key=f"{prefix}_mode",
+        horizontal=True,
+        format_func=lambda m: "One report" if m == "report" else diff_label,
+    )
+    report_id = st.selectbox(
+        "Report", list(by_id), key=f"{prefix}_report", format_func=lambda i: report_label(by_id[i])
+    )
+    base_id: str | None = None
+    if mode == "diff":
+        others = [i for i in by_id if i != report_id]
+        if not others:
+            st.info("A diff needs a second report of the same targets.")
+        else:
+            base = last_good(
+                f"base:{report_id}", lambda: default_base(store, by_id[report_id]), "it"
+            )
+            index = others.index(base.id) if base is not None and base.id in others else 0
+            base_id = st.selectbox(
+                "Earlier report",
+                others,
+                key=f"{prefix}_base",
+                index=index,
+                format_func=lambda i: report_label(by_id[i]),
+            )
+    return str(mode), str(report_id), base_id
 
 
 def when(ts: float | None) -> str:

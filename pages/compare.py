@@ -34,7 +34,6 @@ from llm.factcheck import check
 from llm.leaderboard import leaderboard
 from llm.mdsafe import escape_markdown, highlight
 from llm.prompt import AUDIENCES
-from scanner.diff import default_base
 from store.base import StoreError
 from store.records import Comparison
 
@@ -197,13 +196,6 @@ def _show(comp: Comparison) -> None:
 
 # -- setup ----------------------------------------------------------------------------------------
 reports = ui.last_good("reports", svc.store.list_reports, "the report list")
-by_id = {r.id: r for r in reports}
-
-
-def _label(report_id: str) -> str:
-    r = by_id[report_id]
-    return f"{', '.join(r.targets)[:60] or r.id} — {ui.when(r.created_at)} ({r.id})"
-
 
 run: ComparisonRun | None = ss.get("cmp_run")
 busy = run is not None and not run.finished
@@ -213,29 +205,9 @@ if not reports:
 else:
     left, right = st.columns(2)
     with left:
-        mode = st.radio(
-            "Compare on",
-            ["report", "diff"],
-            key="cmp_mode",
-            horizontal=True,
-            format_func=lambda m: "One report" if m == "report" else "Changes since a report",
+        mode, report_id, base_id = ui.pick_report_or_diff(
+            svc.store, reports, "cmp", "Changes since a report"
         )
-        report_id = st.selectbox("Report", list(by_id), key="cmp_report", format_func=_label)
-        base_id = None
-        if mode == "diff":
-            others = [i for i in by_id if i != report_id]
-            if not others:
-                st.info("A diff needs a second report of the same targets.")
-            else:
-                base = ui.last_good(
-                    f"base:{report_id}",
-                    lambda: default_base(svc.store, by_id[report_id]),
-                    "it",
-                )
-                index = others.index(base.id) if base is not None and base.id in others else 0
-                base_id = st.selectbox(
-                    "Earlier report", others, key="cmp_base", index=index, format_func=_label
-                )
         audience = st.radio(
             "Audience",
             AUDIENCES,

@@ -13,7 +13,6 @@ from llm.factcheck import FactCheck, check
 from llm.mdsafe import MarkdownEscaper, escape_markdown, highlight
 from llm.prompt import AUDIENCES
 from llm.summarize import SummaryRun, prepare, recover_summaries
-from scanner.diff import default_base
 from scanner.models import Report
 from store.base import Store, StoreError
 from store.records import Summary
@@ -163,34 +162,13 @@ reports = ui.last_good("reports", svc.store.list_reports, "the report list")
 if not reports:
     st.info("No report yet. Run a scan on the Scan page, or import nmap XML on the Reports page.")
     st.stop()
-by_id = {r.id: r for r in reports}
-
-
-def _label(report_id: str) -> str:
-    r = by_id[report_id]
-    return f"{', '.join(r.targets)[:60] or r.id} — {ui.when(r.created_at)} ({r.id})"
 
 
 left, right = st.columns(2)
 with left:
-    mode = st.radio(
-        "Summarize",
-        ["report", "diff"],
-        key="sum_mode",
-        horizontal=True,
-        format_func=lambda m: "One report" if m == "report" else "Changes since an earlier report",
+    mode, report_id, _ = ui.pick_report_or_diff(
+        svc.store, reports, "sum", "Changes since an earlier report"
     )
-    report_id = st.selectbox("Report", list(by_id), key="sum_report", format_func=_label)
-    if mode == "diff":
-        others = [i for i in by_id if i != report_id]
-        if not others:
-            st.info("A diff needs a second report of the same targets.")
-        else:
-            base = ui.last_good(
-                f"base:{report_id}", lambda: default_base(svc.store, by_id[report_id]), "it"
-            )
-            index = others.index(base.id) if base is not None and base.id in others else 0
-            st.selectbox("Earlier report", others, key="sum_base", index=index, format_func=_label)
 with right:
     models: list[str] = []
     try:

@@ -17,6 +17,7 @@ from scanner.targets import TargetSet
 
 # Task progress every second: the page polls the job about as often.
 STATS_EVERY = "1s"
+FULL_TCP_TIMING = ("-T4", "--min-rate", "3000", "--max-retries", "2", "--max-rtt-timeout", "150ms")
 
 
 @dataclass(frozen=True)
@@ -72,26 +73,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "does not stall the scan.",
                 # A floor on the send rate and a short retransmission timeout: on a fast network
                 # nmap otherwise backs off for a second or more after a single lost probe.
-                args=(
-                    "-sT",
-                    "-T4",
-                    "--min-rate",
-                    "3000",
-                    "--max-retries",
-                    "2",
-                    "--max-rtt-timeout",
-                    "150ms",
-                ),
-                root_args=(
-                    "-sS",
-                    "-T4",
-                    "--min-rate",
-                    "3000",
-                    "--max-retries",
-                    "2",
-                    "--max-rtt-timeout",
-                    "150ms",
-                ),
+                args=("-sT", *FULL_TCP_TIMING),
+                root_args=("-sS", *FULL_TCP_TIMING),
                 default_ports=("-p-",),
                 host_timeout="30m",
                 timeout_s=2 * 60 * 60,
