@@ -85,9 +85,13 @@ def test_slow_model_does_not_hold_up_the_fast_one(
     # The fast answer is complete while the slow one has not even sent its first token.
     assert fast.job.state == "complete"
     assert slow.job.state == "running" and slow.job.text == ""
-    # What was saved at that moment already holds the fast answer, the slow one still streaming.
-    partial = {r["model"]: r for r in sqlite_store.get_comparison(run.id).results}
-    assert partial["fast:latest"]["status"] == "complete"
+
+    # The store soon holds the fast answer complete while the slow one is still streaming.
+    def saved() -> dict[str, dict[str, object]]:
+        return {r["model"]: r for r in sqlite_store.get_comparison(run.id).results}
+
+    assert cs.poll(lambda: saved()["fast:latest"]["status"] == "complete", timeout=1)
+    partial = saved()
     assert partial["fast:latest"]["text"] == cs.GROUNDED
     assert partial["slow:latest"]["status"] == "streaming"
     assert run.wait(10)
