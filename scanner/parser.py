@@ -9,7 +9,6 @@ allowed. Every refusal is an :class:`ImportRefused` whose message never quotes t
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 import time
@@ -20,7 +19,7 @@ from xml.parsers import expat
 from defusedxml.common import EntitiesForbidden, ExternalReferenceForbidden
 
 from scanner.errors import ImportRefused
-from scanner.models import Host, OSMatch, Port, Report, Script, make_port
+from scanner.models import Host, OSMatch, Port, Report, Script, acyclic_build, make_port
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +333,28 @@ def parse_report(
     max_bytes: int = MAX_IMPORT_BYTES,
 ) -> Report:
     """Parse nmap XML into a Report, or raise ImportRefused with a message safe to show."""
+    with acyclic_build():
+        return _parse_report(
+            data,
+            report_id=report_id,
+            source=source,
+            targets=targets,
+            profile=profile,
+            owner=owner,
+            max_bytes=max_bytes,
+        )
+
+
+def _parse_report(
+    data: bytes,
+    *,
+    report_id: str,
+    source: str,
+    targets: tuple[str, ...],
+    profile: str,
+    owner: str,
+    max_bytes: int,
+) -> Report:
     if len(data) > max_bytes:
         raise ImportRefused(
             f"The file is {len(data) / 1048576:.1f} MiB, over the {max_bytes / 1048576:.0f} MiB "
@@ -344,10 +365,6 @@ def parse_report(
     parser, b = _new_parser()
     complete = True
     note = ""
-    # The report is a tree of frozen objects with no reference cycles, so the cyclic collector
-    # has nothing to find in it; left on, it re-walks the growing heap many times per large file.
-    collecting = gc.isenabled()
-    gc.disable()
     try:
         view = memoryview(data)
         for offset in range(0, len(data), CHUNK_BYTES):
@@ -399,9 +416,6 @@ def parse_report(
             note = f"the file stops after host {len(b.hosts)}; it was incomplete"
     except RecursionError:
         raise ImportRefused("The file nests too deeply to be nmap output.") from None
-    finally:
-        if collecting:
-            gc.enable()
     if complete and not b.seen_root:
         raise ImportRefused("The file holds no XML element; it is not nmap output.")
 

@@ -540,8 +540,9 @@ class FirestoreStore:
     def _push_report(self, report: Report) -> None:
         client = self._client
         scan = client.collection(SCANS).document(report.id)
-        hosts = hosts_to_json(report.hosts)
-        generation = hashlib.sha256(hosts.encode("utf-8")).hexdigest()[:16]
+        raw = hosts_to_json(report.hosts)
+        generation = hashlib.sha256(raw).hexdigest()[:16]
+        hosts = raw.decode("utf-8")
         pieces = split_utf8(hosts, CHUNK_BYTES)
         meta = _encode(report_meta(report))
         meta.update(

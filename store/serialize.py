@@ -151,13 +151,15 @@ def report_from_dict(d: dict[str, Any]) -> Report:
     return report_from_meta(d, [host_from_dict(h) for h in d.get("hosts", ())])
 
 
-def hosts_to_json(hosts: tuple[Host, ...]) -> str:
-    """The hosts of a report as JSON, every field named.
+def hosts_to_json(hosts: tuple[Host, ...]) -> bytes:
+    """The hosts of a report as UTF-8 JSON, every field named.
 
     orjson writes the frozen dataclasses directly, several times faster than building dicts
-    first; saving a 20,000-port report is dominated by this step.
+    first; saving a 20,000-port report is dominated by this step. The bytes are kept as they
+    are (SQLite stores them as a BLOB): decoding 4 MB to ``str`` only to encode it again costs a
+    quarter of the serialization time.
     """
-    return orjson.dumps(hosts).decode()
+    return orjson.dumps(hosts)
 
 
 def hosts_from_json(text: str | bytes) -> list[Host]:

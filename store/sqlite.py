@@ -32,6 +32,7 @@ BUSY_TIMEOUT_MS = 5000
 PAGE_SIZE = 16384
 
 # Each entry moves the schema one version up; PRAGMA user_version records where a file stands.
+# reports.hosts is JSON: new rows hold it as UTF-8 bytes (a BLOB), rows of older files as text.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE reports (

@@ -59,7 +59,7 @@ def test_migration_from_version_1_keeps_data(db_path: Path) -> None:
                 report.id,
                 report.created_at,
                 json.dumps(report_meta(report)),
-                hosts_to_json(report.hosts),
+                hosts_to_json(report.hosts).decode(),  # version 1 kept hosts as text
                 len(report.hosts),
                 report.hosts_up,
                 report.open_port_count,
