@@ -536,6 +536,15 @@ class FirestoreStore:
         self._write(
             "report", report.id, lambda: self._push_report(report), lambda: report_to_dict(report)
         )
+        self._keep_copy(report)
+
+    def _keep_copy(self, report: Report) -> None:
+        """Keep a local copy of a report, so that it can be opened while Firestore is down."""
+        try:
+            self._outbox.cache_report(report)
+        except StoreError as exc:
+            # Only a convenience: the report itself is safe in Firestore or in the outbox.
+            log.warning("could not keep a local copy of report %s: %s", report.id, exc)
 
     def _push_report(self, report: Report) -> None:
         client = self._client
@@ -601,9 +610,18 @@ class FirestoreStore:
             text = "".join(pieces[i] for i in range(len(refs)))
             return report_from_meta(meta, hosts_from_json(text))
 
-        report = self._remote(f"report {report_id}", read)
+        try:
+            report = self._remote(f"report {report_id}", read)
+        except StoreUnavailable:
+            copy = self._outbox.cached_report(report_id)
+            if copy is None:
+                raise
+            log.info("Firestore is unreachable; report %s opened from its local copy", report_id)
+            return copy
         if report is None:
+            self._outbox.drop_cached_report(report_id)
             raise NotFound(f"No report with id {report_id!r}.")
+        self._keep_copy(report)
         return report
 
     def list_reports(self, limit: int | None = None) -> list[ReportSummary]:
@@ -697,6 +715,7 @@ class FirestoreStore:
 
         with self._locked(key):
             existed = self._remote(f"deleting report {report_id}", delete)
+            self._outbox.drop_cached_report(report_id)
             was_pending = key in self._pending
             if was_pending:
                 self._outbox.outbox_done(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -78,8 +79,20 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT NOT NULL DEFAULT ''
     );
     """,
+    """
+    CREATE TABLE report_cache (
+        id TEXT PRIMARY KEY,
+        read_at REAL NOT NULL,
+        meta TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        hosts BLOB NOT NULL
+    );
+    CREATE INDEX report_cache_read ON report_cache(read_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# How many reports read from a remote backend are kept on this machine for an outage.
+REPORT_CACHE_SIZE = 20
 
 
 def _translate(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
@@ -360,6 +373,47 @@ class SQLiteStore:
     def list_comparisons(self) -> list[Comparison]:
         """Comparisons, newest first."""
         return self._list(Comparison, "SELECT body FROM comparisons ORDER BY created_at DESC")
+
+    # -- copies of reports read from a remote backend, for when it is unreachable ----------------
+    def cache_report(self, report: Report, keep: int = REPORT_CACHE_SIZE) -> None:
+        """Keep a copy of a remote report; only the ``keep`` most recently read stay."""
+        meta = json.dumps(report_meta(report))
+        hosts = hosts_to_json(report.hosts)
+        digest = hashlib.sha256(meta.encode() + b"\0" + hosts).hexdigest()
+        now = time.time()
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT digest FROM report_cache WHERE id=?", (report.id,)
+            ).fetchone()
+            if row is not None and row[0] == digest:
+                # The same report read again: only its place in the queue moves.
+                conn.execute("UPDATE report_cache SET read_at=? WHERE id=?", (now, report.id))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO report_cache VALUES (?,?,?,?,?)",
+                    (report.id, now, meta, digest, hosts),
+                )
+            conn.execute(
+                "DELETE FROM report_cache WHERE id NOT IN "
+                "(SELECT id FROM report_cache ORDER BY read_at DESC LIMIT ?)",
+                (keep,),
+            )
+
+    def cached_report(self, report_id: str) -> Report | None:
+        """The kept copy of a remote report, or None."""
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT meta, hosts FROM report_cache WHERE id=?", (report_id,)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        return report_from_meta(json.loads(row[0]), hosts_from_json(row[1]))
+
+    def drop_cached_report(self, report_id: str) -> None:
+        """Forget the kept copy of a report (it was deleted or is gone remotely)."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM report_cache WHERE id=?", (report_id,))
 
     # -- outbox (records waiting for a remote backend) ------------------------------------------
     def outbox_put(self, item_id: str, kind: str, doc_id: str, body: dict[str, Any]) -> None:

@@ -188,20 +188,50 @@ def test_startup_sends_what_an_earlier_process_left_pending(
 
 
 def test_reads_and_deletes_while_down_say_so(
-    own_emulator: Emulator, drill_store: FirestoreStore
+    own_emulator: Emulator, drill_store: FirestoreStore, drill_config: config.Config, tmp_path: Path
 ) -> None:
     drill_store.save_report(small_report("rep-1", 10.0))
+    # Saved by another machine: this one has never read it.
+    other = FirestoreStore.from_config(drill_config, SQLiteStore(tmp_path / "other.db"))
+    try:
+        other.save_report(small_report("rep-elsewhere", 20.0))
+    finally:
+        other.close()
     own_emulator.offline()
     with pytest.raises(StoreUnavailable, match="did not answer"):
-        drill_store.get_report("rep-1")
+        drill_store.get_report("rep-elsewhere")
     with pytest.raises(StoreUnavailable):
         drill_store.delete_report("rep-1")
     with pytest.raises(StoreUnavailable):
         drill_store.list_summaries()
+    # A report this machine saved or read stays readable (to summarize it, say).
+    assert drill_store.get_report("rep-1") == small_report("rep-1", 10.0)
     own_emulator.online()
     result = drill_store.sync_outbox()  # the button on System status: tries at once
     assert result.pending == 0
-    assert drill_store.get_report("rep-1") == small_report("rep-1", 10.0)
+    assert drill_store.get_report("rep-elsewhere") == small_report("rep-elsewhere", 20.0)
+    own_emulator.offline()
+    assert drill_store.get_report("rep-elsewhere") == small_report("rep-elsewhere", 20.0)
+
+
+def test_a_deleted_report_leaves_no_local_copy(
+    own_emulator: Emulator, drill_store: FirestoreStore, drill_config: config.Config, tmp_path: Path
+) -> None:
+    drill_store.save_report(small_report("rep-gone", 10.0))
+    drill_store.save_report(small_report("rep-elsewhere", 20.0))
+    drill_store.delete_report("rep-gone")
+    # Deleted by a colleague on another machine: the next read here finds out and forgets it.
+    other = FirestoreStore.from_config(drill_config, SQLiteStore(tmp_path / "other.db"))
+    try:
+        other.delete_report("rep-elsewhere")
+    finally:
+        other.close()
+    with pytest.raises(NotFound):
+        drill_store.get_report("rep-elsewhere")
+    own_emulator.offline()
+    for report_id in ("rep-gone", "rep-elsewhere"):
+        with pytest.raises(StoreUnavailable):
+            drill_store.get_report(report_id)
 
 
 def test_unreachable_firestore_fails_within_seconds(tmp_path: Path) -> None:

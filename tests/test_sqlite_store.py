@@ -268,3 +268,31 @@ def test_full_disk_gives_a_clear_error_and_no_half_record(sqlite_store: SQLiteSt
     sqlite_store.save_report(small_report("rep-too-big", 2.0, hosts=2000))
     assert len(sqlite_store.get_report("rep-too-big").hosts) == 2000
     assert integrity(sqlite_store.path) == "ok"
+
+
+def test_copies_of_remote_reports_are_kept_for_the_most_recently_read(
+    sqlite_store: SQLiteStore,
+) -> None:
+    for i in range(4):
+        sqlite_store.cache_report(small_report(f"rep-{i}", float(i)), keep=3)
+    # Reading rep-1 again moves it to the front, so rep-2 is the one that goes next.
+    sqlite_store.cache_report(small_report("rep-1", 1.0), keep=3)
+    sqlite_store.cache_report(small_report("rep-4", 4.0), keep=3)
+    kept = {i for i in range(5) if sqlite_store.cached_report(f"rep-{i}") is not None}
+    assert kept == {1, 3, 4}
+    assert sqlite_store.cached_report("rep-1") == small_report("rep-1", 1.0)
+    # A report saved again with other contents replaces its copy.
+    sqlite_store.cache_report(small_report("rep-4", 4.0, hosts=3))
+    assert sqlite_store.cached_report("rep-4") == small_report("rep-4", 4.0, hosts=3)
+    sqlite_store.drop_cached_report("rep-4")
+    assert sqlite_store.cached_report("rep-4") is None
+
+
+def test_copies_never_mix_with_the_reports_of_this_file(sqlite_store: SQLiteStore) -> None:
+    # The same file may hold reports from an earlier SQLite-only setup: copies live apart.
+    sqlite_store.save_report(small_report("rep-local", 1.0))
+    for i in range(3):
+        sqlite_store.cache_report(small_report(f"rep-remote-{i}", 2.0 + i), keep=1)
+    assert [r.id for r in sqlite_store.list_reports()] == ["rep-local"]
+    assert sqlite_store.get_report("rep-local") == small_report("rep-local", 1.0)
+    assert sqlite_store.cached_report("rep-local") is None
