@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
 import ui
+from scanner.history import exposure_trend, latest_per_target_set
 from store import StoreError
 
 ui.page_guard()
@@ -20,10 +22,12 @@ except StoreError as exc:
     st.error(f"The store could not be read: {exc}")
     st.stop()
 
+current = latest_per_target_set(reports)
+now = "In the newest report of each set of targets: a host scanned ten times counts once."
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Reports", len(reports))
-c2.metric("Hosts up", sum(r.hosts_up for r in reports))
-c3.metric("Open ports", sum(r.open_ports for r in reports))
+c2.metric("Hosts up", sum(r.hosts_up for r in current), help=now)
+c3.metric("Open ports", sum(r.open_ports for r in current), help=now)
 c4.metric("Summaries", len(summaries))
 
 if not reports:
@@ -56,6 +60,21 @@ else:
         hide_index=True,
         key="latest_reports",
     )
+    if len(reports) > len(current):
+        st.subheader("Open ports over time")
+        st.caption("Each line is one set of targets scanned more than once; each point a report.")
+        trend = exposure_trend(reports, min_reports=2)
+        chart = (
+            alt.Chart(trend)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("when:T", title=None),
+                y=alt.Y("open ports:Q", scale=alt.Scale(zero=True, nice=True)),
+                color=alt.Color("targets:N", legend=alt.Legend(orient="bottom")),
+                tooltip=["when:T", "targets:N", "open ports:Q", "hosts up:Q"],
+            )
+        )
+        st.altair_chart(chart, use_container_width=True)
 
 if summaries:
     st.subheader("Latest summaries")

@@ -83,11 +83,23 @@ def test_overview_counts_reports_hosts_ports_and_summaries(app_env: Path) -> Non
     store.save_summary(
         Summary(id="s1", report_id="r1", model="m", audience="executive", created_at=time.time())
     )
+    # An earlier scan of the same target: counted in Reports, not again in hosts and ports.
+    store.save_report(
+        Report(
+            id="r0",
+            targets=("127.0.0.1",),
+            profile="quick",
+            created_at=report.created_at - 3600,
+            hosts=(Host("127.0.0.1", ports=tuple(Port(p, "tcp", "open") for p in range(20, 25))),),
+        )
+    )
     store.close()
     at = AppTest.from_file(str(ROOT / "pages/overview.py"), default_timeout=30).run()
-    assert [m.value for m in at.metric] == ["1", "1", "2", "1"]
+    assert [m.value for m in at.metric] == ["2", "1", "2", "1"]
+    assert "Open ports over time" in [s.value for s in at.subheader]
+    assert len(at.get("vega_lite_chart")) == 1
     frames = [d.value for d in at.dataframe]
-    assert any("id" in f and f["id"].tolist() == ["r1"] for f in frames)
+    assert any("id" in f and f["id"].tolist() == ["r1", "r0"] for f in frames)
     assert any("model" in f and f["model"].tolist() == ["m"] for f in frames)
 
 
