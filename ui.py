@@ -41,6 +41,11 @@ PAGES = (
 _run = threading.local()
 
 # Characters that turn markdown into links, images, HTML or code; escaped in untrusted text.
+# How the Summarize and Compare pages name the two audiences of llm.prompt.AUDIENCES.
+AUDIENCE_LABELS = {
+    "executive": "Executive — risk and business impact",
+    "technical": "Technical — findings and fixes per host",
+}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~:&$=-])")
 
 

@@ -2,53 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-from typing import Any
-
 import streamlit as st
 
 import ui
-from llm.compare import (
-    MAX_MODELS,
-    MIN_MODELS,
-    TIE,
-    ComparisonRun,
-    Limits,
-    check_capacity,
-    check_models,
-    is_running,
-    limits_from_env,
-    load_subject,
-    set_verdict,
-)
-from llm.compare_tables import (
-    claim_rows,
-    coverage_rows,
-    factcheck_rows,
-    leaderboard_rows,
-    metrics_rows,
-)
-from llm.errors import LLMError
-from llm.factcheck import check
+from llm.compare import ComparisonRun
+from llm.compare_tables import leaderboard_rows
 from llm.leaderboard import leaderboard
-from llm.mdsafe import escape_markdown, highlight
-from llm.prompt import AUDIENCES
+from llm.mdsafe import escape_markdown
 from store.base import StoreError
 from store.records import Comparison
-
-DRAIN_EVERY_S = 0.1
-ACTIVE = ("pending", "warming up", "running")
-AUDIENCE_LABELS = {
-    "executive": "Executive — risk and business impact",
-    "technical": "Technical — findings and fixes per host",
-}
-STATUS_NOTES = {
-    "complete": "complete",
-    "stopped": "stopped — the text that had arrived is kept",
-    "failed": "incomplete — the answer stopped part-way",
-    "streaming": "interrupted — the program stopped while this answer streamed",
-}
+from widgets import comparison
 
 ui.page_guard()
 st.title("Compare models")
@@ -60,138 +23,9 @@ svc = ui.get_services()
 ss = st.session_state
 
 
-def _start(params: dict[str, Any]) -> None:
-    ss.pop("cmp_failure", None)
-    try:
-        subject = load_subject(svc.store, params["report"], params["base"])
-        run = ComparisonRun(
-            svc.llm,
-            svc.store,
-            subject,
-            params["models"],
-            params["audience"],
-            warmup=params["warmup"],
-            owner=ui.current_user(),
-        ).start()
-    except (LLMError, StoreError, ValueError) as exc:
-        ss["cmp_failure"] = str(exc)
-        return
-    ss["cmp_run"] = run
-    ss["cmp_view"] = run.id
-
-
 def _reopen() -> None:
     if ss.get("cmp_saved"):
         ss["cmp_view"] = ss["cmp_saved"]
-
-
-def _drain(run: ComparisonRun) -> None:
-    """Show every model's answer growing in its own column until all of them ended."""
-    views = run.views()
-    cols = st.columns(len(views))
-    heads, bodies = [], []
-    for i, (col, view) in enumerate(zip(cols, views, strict=True)):
-        with col, st.container(border=True, key=f"cmp_live_{i}"):
-            st.markdown(f"**{escape_markdown(view.model)}**")
-            heads.append(st.empty())
-            bodies.append(st.empty())
-            st.button(
-                "Stop",
-                key=f"cmp_stop_{i}",
-                on_click=run.stop,
-                args=(i,),
-                disabled=view.phase not in ACTIVE,
-            )
-    shown = [""] * len(views)
-    while True:
-        done = run.finished
-        for i, view in enumerate(run.views()):
-            # A caption every tick keeps the script responsive to Stop clicks between updates.
-            thinking = f" · {len(view.thinking)} characters of reasoning" if view.thinking else ""
-            heads[i].caption(f"{view.phase} · {len(view.text)} characters{thinking}")
-            if view.text != shown[i]:
-                bodies[i].markdown(escape_markdown(view.text))
-                shown[i] = view.text
-        if done:
-            break
-        run.wait(DRAIN_EVERY_S)
-
-
-def _show(comp: Comparison) -> None:
-    """A finished (or saved) comparison: answers, metrics, fact checks, coverage, verdict."""
-    what = (
-        f"changes from {comp.base_report_id} to {comp.report_id}"
-        if comp.base_report_id
-        else f"report {comp.report_id}"
-    )
-    st.caption(
-        escape_markdown(f"{comp.id} · {what} · {comp.audience} · {ui.when(comp.created_at)}")
-    )
-    reports = []
-    for rid in (comp.base_report_id, comp.report_id):
-        if rid:
-            with contextlib.suppress(StoreError):
-                reports.append(svc.store.get_report(rid))
-    cols = st.columns(len(comp.results))
-    for i, (col, r) in enumerate(zip(cols, comp.results, strict=True)):
-        with col, st.container(border=True, key=f"cmp_answer_{i}"):
-            st.markdown(f"**{escape_markdown(r['model'])}**")
-            note = STATUS_NOTES.get(r["status"], r["status"])
-            if r["status"] == "streaming" and is_running(comp.id):
-                note = "still streaming in another session — reopen it in a moment"
-            (st.caption if r["status"] == "complete" else st.warning)(note)
-            if r.get("error"):
-                st.error(escape_markdown(r["error"]))
-            fc = check(r["text"], *reports) if reports else None
-            if not r["text"]:
-                st.caption("No text arrived.")
-            elif fc is not None:
-                st.markdown(highlight(r["text"], fc.unsupported_spans()))
-            else:
-                st.markdown(escape_markdown(r["text"]))
-            if r.get("thinking"):
-                with st.expander("Model reasoning (kept apart)"):
-                    st.text(r["thinking"])
-
-    st.subheader("Metrics")
-    st.caption(
-        "Load time is shown apart: 'load time in run' is what Ollama spent loading during the "
-        "timed answer, 'warm-up load' what it spent before it (with warm-up on)."
-    )
-    st.dataframe(metrics_rows(comp), hide_index=True, key="cmp_metrics")
-
-    st.subheader("Fact check")
-    st.dataframe(factcheck_rows(comp), hide_index=True, key="cmp_factcheck")
-    claims = claim_rows(comp)
-    if claims:
-        st.dataframe(claims, hide_index=True, key="cmp_claims")
-
-    st.subheader("Coverage")
-    st.caption("Hosts, and open ports rated critical or high, that each answer mentions.")
-    st.dataframe(coverage_rows(comp), hide_index=True, key="cmp_coverage")
-
-    st.subheader("Verdict")
-    if ss.get("cmp_verdict_for") != comp.id:
-        ss["cmp_verdict_for"] = comp.id
-        ss["cmp_winner"] = comp.winner
-        ss["cmp_note"] = comp.note
-    options = [*comp.models, TIE]
-    winner = st.radio(
-        "Which answer is best?",
-        options,
-        key="cmp_winner",
-        horizontal=True,
-        format_func=lambda m: "A tie" if m == TIE else escape_markdown(m),
-    )
-    note = st.text_area("Note (optional)", key="cmp_note", max_chars=2000)
-    if st.button("Save verdict", key="cmp_save", disabled=winner is None):
-        try:
-            judged = set_verdict(svc.store, comp.id, str(winner), note)
-        except (StoreError, ValueError) as exc:
-            st.error(f"The verdict was not saved: {exc}")
-        else:
-            choice = "a tie" if judged.winner == TIE else escape_markdown(str(judged.winner))
-            st.success(f"Saved: {choice} for {comp.id}.")
 
 
 # -- setup ----------------------------------------------------------------------------------------
@@ -203,96 +37,7 @@ busy = run is not None and not run.finished
 if not reports:
     st.info("No report yet. Run a scan on the Scan page, or import nmap XML on the Reports page.")
 else:
-    left, right = st.columns(2)
-    with left:
-        mode, report_id, base_id = ui.pick_report_or_diff(
-            svc.store, reports, "cmp", "Changes since a report"
-        )
-        audience = st.radio(
-            "Audience",
-            AUDIENCES,
-            key="cmp_audience",
-            horizontal=True,
-            format_func=lambda a: AUDIENCE_LABELS[a],
-        )
-    with right:
-        installed = []
-        try:
-            installed = svc.llm.list_models()
-        except LLMError as exc:
-            st.error(str(exc))
-        names = [m.name for m in installed]
-        chosen = st.multiselect(
-            f"Models ({MIN_MODELS}–{MAX_MODELS})",
-            names,
-            key="cmp_models",
-            max_selections=MAX_MODELS,
-            placeholder="Pick installed models",
-        )
-        warmup = st.checkbox(
-            "Warm up first (load every model before the timed run)",
-            key="cmp_warmup",
-            help="Load time is always shown apart; warming up keeps it out of the timings.",
-        )
-        env = limits_from_env(os.environ)
-        with st.expander("Ollama server limits"):
-            st.caption(
-                "ScanScribe cannot read the Ollama server's settings. Enter them here (or set "
-                "them in secrets.toml) to check that the chosen models can run at the same time."
-            )
-            max_loaded = st.number_input(
-                "OLLAMA_MAX_LOADED_MODELS", 0, 64, env.max_loaded or 0, key="cmp_max_loaded"
-            )
-            parallel = st.number_input(
-                "OLLAMA_NUM_PARALLEL", 0, 64, env.num_parallel or 0, key="cmp_parallel"
-            )
-            memory_gb = st.number_input(
-                "Memory for models (GB)",
-                0.0,
-                4096.0,
-                (env.memory_bytes or 0) / 1e9,
-                key="cmp_memory_gb",
-            )
-            st.caption("0 means unknown.")
-    limits = Limits(int(max_loaded) or None, int(parallel) or None, int(memory_gb * 1e9) or None)
-    ready = MIN_MODELS <= len(chosen) <= MAX_MODELS and (mode == "report" or bool(base_id))
-    capacity_ok = True
-    if ready:
-        try:
-            check_models(chosen, installed)
-            capacity = check_capacity(svc.llm, chosen, limits)
-        except (LLMError, ValueError) as exc:
-            st.error(str(exc))
-            ready = False
-        else:
-            for note in capacity.notes:
-                st.info(escape_markdown(note))
-            if not capacity.ok:
-                capacity_ok = False
-                st.warning(
-                    "Ollama cannot serve these models at the same time, so the answers would "
-                    "come one after another and the timings would not be comparable:\n\n"
-                    + "\n\n".join(f"- {escape_markdown(r)}" for r in capacity.reasons)
-                )
-                capacity_ok = st.checkbox("Start anyway", key="cmp_anyway")
-    elif chosen:
-        st.caption(f"Choose {MIN_MODELS} to {MAX_MODELS} models.")
-    st.button(
-        "Start comparison",
-        key="cmp_go",
-        type="primary",
-        disabled=busy or not ready or not capacity_ok,
-        on_click=_start,
-        args=(
-            {
-                "report": report_id,
-                "base": base_id if mode == "diff" else None,
-                "models": chosen,
-                "audience": audience,
-                "warmup": warmup,
-            },
-        ),
-    )
+    comparison.start_form(svc, reports, busy)
 
 if "cmp_failure" in ss:
     st.error(escape_markdown(ss["cmp_failure"]))
@@ -300,7 +45,7 @@ if "cmp_failure" in ss:
 # -- the running comparison, then the one being looked at ------------------------------------------
 run = ss.get("cmp_run")
 if run is not None and not run.finished:
-    _drain(run)
+    comparison.drain(run)
     st.rerun()
 
 view_id = ss.get("cmp_view")
@@ -316,7 +61,7 @@ elif view_id:
         st.error(f"The comparison could not be opened: {exc}")
 if current is not None:
     with st.container(border=True, key="cmp_result"):
-        _show(current)
+        comparison.show(svc.store, current)
 
 st.subheader("Saved comparisons")
 try:

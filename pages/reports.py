@@ -6,66 +6,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from scanner import export
-from scanner.diff import ReportDiff, default_base, diff_reports
-from scanner.errors import ImportRefused
-from scanner.importer import import_bytes
-from scanner.models import ReportSummary
-from scanner.parser import MAX_IMPORT_BYTES
-from scanner.risk import LEVELS
-from scanner.views import FilterError, PortFilter, ReportView, diff_frames, parse_port_filter
 from store.base import NotFound, StoreError
-from store.records import Summary
-
-PAGE_ROWS = 500
-SCRIPT_LIMIT = 40
-HOST_ORDER = (
-    "address",
-    "hostnames",
-    "status",
-    "os",
-    "open_ports",
-    "risk",
-    "risk_reason",
-    "mac",
-    "vendor",
-)
-PORT_ORDER = (
-    "address",
-    "port",
-    "protocol",
-    "state",
-    "service",
-    "risk",
-    "risk_reason",
-    "product",
-    "version",
-    "extrainfo",
-    "cpe",
-    "reason",
-    "scripts",
-)
-WHY = {"risk_reason": st.column_config.TextColumn("why", width="large")}
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading the report…")
-def load_view(store_key: str, report_id: str) -> ReportView:
-    """The report and its tables, built once per report id and kept for the next reruns."""
-    return ReportView.build(ui.get_services().store.get_report(report_id))
-
-
-@st.cache_resource(max_entries=8, show_spinner="Comparing…")
-def load_diff(store_key: str, old_id: str, new_id: str) -> ReportDiff:
-    """The diff of two reports, computed once per pair."""
-    return diff_reports(load_view(store_key, old_id).report, load_view(store_key, new_id).report)
-
-
-def label(r: ReportSummary) -> str:
-    """How a report is named in pickers."""
-    what = r.profile or r.source
-    targets = " ".join(r.targets)[:60] or "—"
-    return f"{ui.when(r.created_at)} · {what} · {targets} · {r.id}"
-
+from widgets import report_tabs
 
 ui.page_guard()
 svc = ui.get_services()
@@ -73,34 +15,7 @@ store_key = svc.store.describe()
 st.title("Reports")
 
 history = ui.last_good("reports", svc.store.list_reports, "the report list")
-
-# -- import ------------------------------------------------------------------------------------
-with st.expander("Import nmap XML", expanded=not history):
-    uploads = st.file_uploader(
-        "nmap XML files (-oX output of nmap 5.x to 7.x)",
-        type=["xml"],
-        accept_multiple_files=True,
-        key="import_files",
-        max_upload_size=MAX_IMPORT_BYTES // (1024 * 1024),
-    )
-    done: dict[str, tuple[str, str]] = st.session_state.setdefault("imported_files", {})
-    for up in uploads or []:
-        if up.file_id not in done:
-            try:
-                with st.spinner(f"Importing {up.name}…"):
-                    rep = import_bytes(svc.store, up.getvalue(), filename=up.name)
-                msg = f"imported as {rep.id}: {rep.hosts_up} hosts up, {rep.open_port_count} open"
-                done[up.file_id] = ("ok" if rep.complete else "partial", msg + f". {rep.note}")
-                st.session_state["report_pick"] = rep.id
-            except ImportRefused as exc:
-                done[up.file_id] = ("refused", str(exc))
-            except StoreError as exc:
-                done[up.file_id] = ("refused", f"not saved: {exc}")
-        kind, msg = done[up.file_id]
-        text = ui.escape_md(f"{up.name}: {msg}")
-        {"ok": st.success, "partial": st.warning, "refused": st.error}[kind](text)
-    if uploads:
-        history = ui.last_good("reports", svc.store.list_reports, "the report list")
+history = report_tabs.import_expander(svc.store, history)
 
 if not history:
     st.info("No reports yet. Run a scan on the Scan page, or import an nmap XML file above.")
@@ -161,229 +76,23 @@ by_id = {r.id: r for r in history}
 ids = [r.id for r in rows]
 if st.session_state.get("report_pick") not in ids:
     st.session_state["report_pick"] = ids[0]
-picked = st.selectbox("Report", ids, key="report_pick", format_func=lambda i: label(by_id[i]))
+picked = st.selectbox(
+    "Report", ids, key="report_pick", format_func=lambda i: report_tabs.label(by_id[i])
+)
 
 try:
-    view = load_view(store_key, picked)
+    view = report_tabs.load_view(store_key, picked)
 except NotFound:
     st.error("That report was deleted. Pick another one.")
     st.stop()
 except StoreError as exc:
     st.error(f"The report could not be read: {exc}")
     st.stop()
-report = view.report
 tab_report, tab_diff, tab_export = st.tabs(["Report", "Diff", "Export and delete"])
 
-# -- one report --------------------------------------------------------------------------------
 with tab_report:
-    if not report.complete:
-        st.warning(f"Incomplete report: {ui.escape_md(report.note)}")
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Hosts up", f"{report.hosts_up} / {len(report.hosts)}")
-    c2.metric("Open ports", report.open_port_count)
-    risk_counts = view.risk_counts()
-    c3.metric("Critical / high ports", risk_counts["critical"] + risk_counts["high"])
-    timed_out = int(view.hosts["timed_out"].sum())
-    c4.metric("Hosts timed out", timed_out)
-    what = ui.escape_md(report.profile or report.source)
-    st.caption(
-        f"nmap {ui.escape_md(report.nmap_version or '?')} · started {ui.when(report.started_at)}"
-        f" · finished {ui.when(report.finished_at)} · {what}"
-    )
-    if report.args:
-        st.code(report.args, language="text")
-    saved = ui.last_good(
-        f"summaries:{report.id}",
-        lambda: svc.store.list_summaries(report.id),
-        "the saved summaries",
-    )
-    if saved:
-        with st.expander(f"Saved executive summaries ({len(saved)})"):
-            for s in saved:
-                st.caption(
-                    f"{ui.escape_md(s.model)} · {ui.escape_md(s.audience)} · {s.status} · "
-                    f"{ui.when(s.created_at)}"
-                )
-                st.text(s.text)
-    if timed_out:
-        st.warning(
-            f"{timed_out} host(s) timed out: their open ports are unknown, not absent. "
-            "Rescan them with a longer host timeout."
-        )
-
-    ch1, ch2, ch3 = st.columns(3)
-    with ch1:
-        st.markdown("**Open ports by service**")
-        st.bar_chart(view.open_by_service(), horizontal=True, sort="-open ports", height=260)
-    with ch2:
-        st.markdown("**Hosts by risk**")
-        st.bar_chart(view.hosts_by_risk(), horizontal=True, sort=False, height=260)
-    with ch3:
-        st.markdown("**Most common open ports**")
-        st.bar_chart(view.common_ports(), horizontal=True, sort="-hosts", height=260)
-
-    st.subheader("Filters")
-    f1, f2, f3, f4, f5 = st.columns(5)
-    host_text = f1.text_input("Host", key="filter_host", placeholder="address or name")
-    port_text = f2.text_input("Port", key="filter_port", placeholder="22, 80,443 or 1-1024")
-    services = f3.multiselect("Service", view.services(), key="filter_service")
-    states = f4.multiselect("State", view.states(), key="filter_state")
-    risks = f5.multiselect("Risk", list(LEVELS), key="filter_risk")
-    try:
-        port_set = parse_port_filter(port_text)
-    except FilterError as exc:
-        st.warning(f"Port filter ignored: {exc}")
-        port_set = frozenset()
-    pf = PortFilter(host_text, port_set, tuple(services), tuple(states), tuple(risks))
-
-    st.subheader("Hosts")
-    hosts_df = view.filter_hosts(host_text, tuple(risks))
-    st.caption(f"{len(hosts_df)} of {len(view.hosts)} hosts; risk reason always shown.")
-    st.dataframe(
-        hosts_df.head(PAGE_ROWS).drop(columns=["risk_rank"]),
-        hide_index=True,
-        key="hosts_table",
-        column_order=HOST_ORDER,
-        column_config=WHY,
-    )
-
-    st.subheader("Ports")
-    show_ports = st.toggle("Show the ports table", value=True, key="show_ports")
-    ports_df = view.filter_ports(pf)
-    pages = max(1, -(-len(ports_df) // PAGE_ROWS))
-    if show_ports:
-        page = 1
-        if pages > 1:
-            page = int(
-                st.number_input(
-                    f"Page (of {pages}, {PAGE_ROWS} rows each)",
-                    min_value=1,
-                    max_value=pages,
-                    value=1,
-                    key="ports_page",
-                )
-            )
-        st.caption(f"{len(ports_df)} of {len(view.ports)} ports match.")
-        start = (page - 1) * PAGE_ROWS
-        st.dataframe(
-            ports_df.iloc[start : start + PAGE_ROWS].drop(columns=["risk_rank"]),
-            hide_index=True,
-            key="ports_table",
-            column_order=PORT_ORDER,
-            column_config=WHY,
-        )
-
-    st.subheader("Script output")
-    # Unfiltered, show a sample; once narrowed (say to one host), show all of it.
-    limit = SCRIPT_LIMIT if pf.empty else 10 * SCRIPT_LIMIT
-    scripts, total = view.scripts(ports_df if not pf.empty else view.ports, limit=limit)
-    if not total:
-        st.caption("No NSE script output for these hosts and ports.")
-    elif total > len(scripts):
-        st.caption(f"Showing {len(scripts)} of {total} script outputs; filter to see others.")
-    for h, p, sid, output in scripts:
-        where = f"{h.address} {p.label}" if p is not None else f"{h.address} (host script)"
-        st.markdown(f"**{ui.escape_md(where)}** · {ui.escape_md(sid)}")
-        st.code(output, language="text")
-
-# -- diff --------------------------------------------------------------------------------------
+    report_tabs.report_tab(svc.store, view)
 with tab_diff:
-    all_ids = [r.id for r in history]
-    base = ui.last_good(
-        f"base:{picked}", lambda: default_base(svc.store, by_id[picked]), "the default base"
-    )
-    older = [r.id for r in history if (r.created_at, r.id) < (by_id[picked].created_at, picked)]
-    default_old = base.id if base else (older[0] if older else all_ids[-1])
-    if st.session_state.get("diff_for") != picked:
-        st.session_state["diff_for"] = picked
-        st.session_state["diff_new"] = picked
-        st.session_state["diff_old"] = default_old
-    d1, d2 = st.columns(2)
-    old_id = d1.selectbox(
-        "Older report", all_ids, key="diff_old", format_func=lambda i: label(by_id[i])
-    )
-    new_id = d2.selectbox(
-        "Newer report", all_ids, key="diff_new", format_func=lambda i: label(by_id[i])
-    )
-    if base is None:
-        st.caption("No earlier scan of the same targets; the previous report is the default.")
-    if old_id == new_id:
-        st.info("Pick two different reports to compare.")
-    else:
-        try:
-            d = load_diff(store_key, old_id, new_id)
-        except StoreError as exc:
-            st.error(f"The reports could not be read: {exc}")
-            st.stop()
-        m1, m2, m3, m4, m5 = st.columns(5)
-        m1.metric("New hosts", len(d.new_hosts))
-        m2.metric("Gone hosts", len(d.gone_hosts))
-        m3.metric("Opened ports", len(d.opened))
-        m4.metric("Closed ports", len(d.closed))
-        m5.metric("Changed services", len(d.changed))
-        if d.empty:
-            st.success("No changes between these two reports.")
-        if d.uncertain:
-            st.warning(
-                f"{len(d.uncertain)} host(s) timed out in one of the scans; their ports were "
-                "not compared: " + ui.escape_md(" ".join(d.uncertain[:20]))
-            )
-        for title, frame in diff_frames(d, limit=PAGE_ROWS).items():
-            if len(frame):
-                st.markdown(f"**{title}**")
-                st.dataframe(frame, hide_index=True)
-
-# -- export and delete -------------------------------------------------------------------------
+    report_tabs.diff_tab(svc.store, store_key, history, picked)
 with tab_export:
-
-    def _summaries() -> list[Summary]:
-        return svc.store.list_summaries(report.id)
-
-    st.caption("Files are built when you click, from the saved report and its summaries.")
-    downloads = (
-        ("Hosts CSV", "dl_hosts_csv", "-hosts.csv", "text/csv", lambda: export.hosts_csv(report)),
-        ("Ports CSV", "dl_ports_csv", "-ports.csv", "text/csv", lambda: export.ports_csv(report)),
-        (
-            "JSON",
-            "dl_json",
-            ".json",
-            "application/json",
-            lambda: export.report_json(report, _summaries()),
-        ),
-        (
-            "Markdown",
-            "dl_md",
-            ".md",
-            "text/markdown",
-            lambda: export.report_markdown(report, _summaries()),
-        ),
-        ("HTML", "dl_html", ".html", "text/html", lambda: export.report_html(report, _summaries())),
-    )
-    for column, (text, key, suffix, mime, make) in zip(
-        st.columns(len(downloads)), downloads, strict=True
-    ):
-        column.download_button(text, make, file_name=report.id + suffix, mime=mime, key=key)
-
-    st.divider()
-    if st.button("Delete this report…", key="delete_report"):
-        st.session_state["pending_delete"] = report.id
-    if st.session_state.get("pending_delete") == report.id:
-        st.warning(f"Delete report {report.id} and its saved summaries? This cannot be undone.")
-        k1, k2 = st.columns(2)
-        if k1.button("Yes, delete it", key="delete_confirm", type="primary"):
-            try:
-                svc.store.delete_report(report.id)
-            except StoreError as exc:
-                st.error(f"Not deleted: {exc}")
-            else:
-                st.session_state.pop("pending_delete", None)
-                st.session_state.pop("report_pick", None)
-                load_view.clear()
-                load_diff.clear()
-                st.session_state["deleted_report"] = report.id
-                st.rerun()
-        if k2.button("Cancel", key="delete_cancel"):
-            st.session_state.pop("pending_delete", None)
-            st.rerun()
-    if st.session_state.get("deleted_report"):
-        st.success(f"Deleted report {st.session_state.pop('deleted_report')}.")
+    report_tabs.export_tab(svc.store, view.report)

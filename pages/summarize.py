@@ -17,10 +17,6 @@ from scanner.models import Report
 from store.base import Store, StoreError
 from store.records import Summary
 
-AUDIENCE_LABELS = {
-    "executive": "Executive — risk and business impact",
-    "technical": "Technical — findings and fixes per host",
-}
 STATUS_NOTES = {
     "streaming": "Streaming…",
     "complete": "Complete.",
@@ -187,7 +183,7 @@ with right:
         AUDIENCES,
         key="sum_audience",
         horizontal=True,
-        format_func=lambda a: AUDIENCE_LABELS[a],
+        format_func=lambda a: ui.AUDIENCE_LABELS[a],
     )
 
 run: SummaryRun | None = ss.get("sum_run")
