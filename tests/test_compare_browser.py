@@ -96,6 +96,10 @@ def test_two_columns_grow_at_once_and_stop_alone(
         page.locator(".st-key-cmp_answer_1").wait_for(timeout=30_000)
         page.get_by_text("stopped — the text that had arrived is kept").wait_for(timeout=10_000)
         page.screenshot(path=str(artifacts / "compare-done.png"), full_page=True)
+        speed = page.get_by_text("Tokens per second — higher is faster")
+        speed.scroll_into_view_if_needed()
+        page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=10_000)
+        page.screenshot(path=str(artifacts / "compare-charts.png"), full_page=True)
 
         (comp,) = store.list_comparisons()
         by_model = {r["model"]: r for r in comp.results}

@@ -108,6 +108,8 @@ def test_compare_two_models_mark_a_winner_and_it_is_saved(store: SQLiteStore) ->
     assert "10.9.9.9" in text
     metrics = _frame(at, "metrics")
     assert [m["model"] for m in metrics] == ["fast:latest", "slow:latest"]
+    # Speed, first-token wait and unsupported claims are also drawn, one bar per model.
+    assert len(at.get("vega_lite_chart")) == 3
     assert all(m["status"] == "complete" and m["output tokens"] for m in metrics)
     checks = {r["model"]: r for r in _frame(at, "factcheck")}
     assert checks["fast:latest"]["not in the scan"] == 0
@@ -160,6 +162,7 @@ def test_a_saved_comparison_reopens_with_its_verdict(store: SQLiteStore) -> None
     assert not at.exception
     text = _texts(at)
     assert "older answer A" in text and "older answer B" in text
+    assert len(at.get("vega_lite_chart")) == 1  # no metrics were kept: only the claims chart
     assert at.radio(key="cmp_winner").value == "b:2"
     assert at.text_area(key="cmp_note").value == "kept"
     at.selectbox(key="cmp_saved").select(comp.id).run()

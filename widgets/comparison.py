@@ -6,6 +6,7 @@ import contextlib
 import os
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -265,6 +266,7 @@ def scores(comp: Comparison) -> None:
         "timed answer, 'warm-up load' what it spent before it (with warm-up on)."
     )
     st.dataframe(metrics_rows(comp), hide_index=True, key="cmp_metrics")
+    score_charts(comp)
 
     st.subheader("Fact check")
     st.dataframe(factcheck_rows(comp), hide_index=True, key="cmp_factcheck")
@@ -275,6 +277,22 @@ def scores(comp: Comparison) -> None:
     st.subheader("Coverage")
     st.caption("Hosts, and open ports rated critical or high, that each answer mentions.")
     st.dataframe(coverage_rows(comp), hide_index=True, key="cmp_coverage")
+
+
+def score_charts(comp: Comparison) -> None:
+    """Speed, first-token wait and unsupported claims as bars, one per model, side by side."""
+    speed = pd.DataFrame(metrics_rows(comp)).set_index("model")
+    claims = pd.DataFrame(factcheck_rows(comp)).set_index("model")
+    charts = [
+        ("Tokens per second — higher is faster", speed["tokens/s"]),
+        ("Time to first token (s) — lower is better", speed["time to first token (s)"]),
+        ("Claims not in the scan — fewer is better", claims["not in the scan"]),
+    ]
+    # A model stopped before its first token has no speed: leave its bar out, not draw a zero.
+    shown = [(title, values.dropna()) for title, values in charts if values.notna().any()]
+    for column, (title, values) in zip(st.columns(len(charts)), shown, strict=False):
+        column.caption(title)
+        column.bar_chart(values, horizontal=True, height=80 + 36 * len(values))
 
 
 def verdict(store: Store, comp: Comparison) -> None:
