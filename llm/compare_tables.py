@@ -29,7 +29,7 @@ def metrics_rows(comp: Comparison) -> list[Row]:
             {
                 "model": r["model"],
                 "status": r["status"],
-                "time to first token (s)": _num(m.get("ttft_s")),
+                "time to first token (s)": _num(m.get("ttft_s"), 3),
                 "tokens/s": _num(m.get("tokens_per_s"), 1),
                 "output tokens": _num(m.get("output_tokens"), 0),
                 "total time (s)": _num(m.get("total_s")),
