@@ -98,7 +98,7 @@ def leaderboard_rows(standings: Iterable[Standing]) -> list[Row]:
             "ties": s.ties,
             "losses": s.losses,
             "avg tokens/s": _num(s.avg_tokens_per_s, 1),
-            "avg time to first token (s)": _num(s.avg_ttft_s),
+            "avg time to first token (s)": _num(s.avg_ttft_s, 3),
             "avg unsupported claims": _num(s.avg_unsupported),
         }
         for s in standings
