@@ -20,6 +20,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 import auth
 import config as config_mod
 import services as services_mod
+from llm.errors import LLMError
 from scanner.diff import default_base
 from scanner.models import ReportSummary
 from services import Services
@@ -40,12 +41,12 @@ PAGES = (
 )
 _run = threading.local()
 
-# Characters that turn markdown into links, images, HTML or code; escaped in untrusted text.
 # How the Summarize and Compare pages name the two audiences of llm.prompt.AUDIENCES.
 AUDIENCE_LABELS = {
     "executive": "Executive — risk and business impact",
     "technical": "Technical — findings and fixes per host",
 }
+# Characters that turn markdown into links, images, HTML or code; escaped in untrusted text.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~:&$=-])")
 
 
@@ -88,6 +89,16 @@ def last_good(key: str, read: Callable[[], T], what: str) -> T:
         st.stop()
     st.session_state.setdefault("_last_good", {})[key] = value
     return value
+
+
+def start_run(failure_key: str, make: Callable[[], T]) -> T | None:
+    """Start background work from a button callback; on failure keep why under ``failure_key``."""
+    st.session_state.pop(failure_key, None)
+    try:
+        return make()
+    except (LLMError, StoreError, ValueError) as exc:
+        st.session_state[failure_key] = str(exc)
+        return None
 
 
 def report_label(r: ReportSummary) -> str:

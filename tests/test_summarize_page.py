@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import auth
 import ui
 from scanner.models import Host, Port, Report, Script
 from store.sqlite import SQLiteStore
@@ -205,3 +206,19 @@ def test_a_model_removed_before_the_click_says_which_pull_to_run(
     assert "`ollama pull llama3.2:latest`" in " ".join(e.value for e in at.error)
     assert at.button(key="sum_retry") is not None
     assert page_env.list_summaries("r1") == []
+
+
+def test_the_summary_records_who_asked_for_it(
+    page_env: SQLiteStore, ollama_double: OllamaDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCANSCRIBE_PASSWORD_HASH", auth.hash_password("open sesame 123"))
+    monkeypatch.setenv("SCANSCRIBE_USER", "service-account")
+    ui._services.clear()
+    ollama_double.models["llama3.2:latest"] = ModelScript(answer="Host 10.0.0.5 is up.")
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["auth_user"] = "ana"  # logged in with the password as "ana"
+    at.run()
+    at.button(key="sum_go").click().run()
+    assert not at.exception, at.exception
+    (saved,) = page_env.list_summaries("r1")
+    assert saved.owner == "ana"

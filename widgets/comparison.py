@@ -53,23 +53,21 @@ STATUS_NOTES = {
 def _start(svc: Services, params: dict[str, Any]) -> None:
     """Button callback: start a comparison run and look at it, or keep why it could not start."""
     ss = st.session_state
-    ss.pop("cmp_failure", None)
-    try:
-        subject = load_subject(svc.store, params["report"], params["base"])
-        run = ComparisonRun(
+    run = ui.start_run(
+        "cmp_failure",
+        lambda: ComparisonRun(
             svc.llm,
             svc.store,
-            subject,
+            load_subject(svc.store, params["report"], params["base"]),
             params["models"],
             params["audience"],
             warmup=params["warmup"],
             owner=ui.current_user(),
-        ).start()
-    except (LLMError, StoreError, ValueError) as exc:
-        ss["cmp_failure"] = str(exc)
-        return
-    ss["cmp_run"] = run
-    ss["cmp_view"] = run.id
+        ).start(),
+    )
+    if run is not None:
+        ss["cmp_run"] = run
+        ss["cmp_view"] = run.id
 
 
 def start_form(svc: Services, reports: list[ReportSummary], busy: bool) -> None:
