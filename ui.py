@@ -21,6 +21,7 @@ import auth
 import config as config_mod
 import services as services_mod
 from llm.errors import LLMError
+from llm.mdsafe import escape_markdown
 from scanner.diff import default_base
 from scanner.models import ReportSummary
 from services import Services
@@ -46,8 +47,9 @@ AUDIENCE_LABELS = {
     "executive": "Executive — risk and business impact",
     "technical": "Technical — findings and fixes per host",
 }
-# Characters that turn markdown into links, images, HTML or code; escaped in untrusted text.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~:&$=-])")
+# Formatting characters, escaped on top of llm.mdsafe's escaping (which already takes care of
+# links, images, HTML, entities, code, directives and autolinks) so that labels read literally.
+_MD_FORMAT = re.compile(r"([*_{}()#+!|~=-])")
 
 
 @st.cache_resource(show_spinner=False)
@@ -60,16 +62,28 @@ def get_services() -> Services:
     try:
         return _services()
     except config_mod.ConfigError as exc:
-        st.error(f"ScanScribe cannot start: {exc}")
+        st.error(escape_md_keep_code(f"ScanScribe cannot start: {exc}"))
     except StoreError as exc:
-        st.error(f"ScanScribe cannot open its store: {exc}")
+        st.error(escape_md_keep_code(f"ScanScribe cannot open its store: {exc}"))
     st.stop()
     raise AssertionError("st.stop() does not return")
 
 
 def escape_md(text: str) -> str:
     """Escape untrusted text so markdown renders it literally: no links, images or HTML."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_FORMAT.sub(r"\\\1", escape_markdown(text))
+
+
+def escape_md_keep_code(text: str) -> str:
+    """Escape a message like :func:`escape_md` but keep its `code` spans (a command to run).
+
+    Markdown is never rendered inside a code span, so only the text between spans needs
+    escaping; a message with an unpaired backtick is escaped whole.
+    """
+    parts = text.split("`")
+    if len(parts) % 2 == 0:
+        return escape_md(text)
+    return "".join(f"`{p}`" if i % 2 else escape_md(p) for i, p in enumerate(parts))
 
 
 def last_good(key: str, read: Callable[[], T], what: str) -> T:
@@ -83,9 +97,9 @@ def last_good(key: str, read: Callable[[], T], what: str) -> T:
     except StoreError as exc:
         slot = st.session_state.get("_last_good", {})
         if key in slot:
-            st.warning(f"{exc} Showing {what} as last read.")
+            st.warning(escape_md_keep_code(f"{exc} Showing {what} as last read."))
             return cast(T, slot[key])
-        st.error(f"The store could not be read: {exc}")
+        st.error(escape_md_keep_code(f"The store could not be read: {exc}"))
         st.stop()
     st.session_state.setdefault("_last_good", {})[key] = value
     return value

@@ -8,7 +8,6 @@ import ui
 from llm.compare import ComparisonRun
 from llm.compare_tables import leaderboard_rows
 from llm.leaderboard import leaderboard
-from llm.mdsafe import escape_markdown
 from store.base import StoreError
 from store.records import Comparison
 from widgets import comparison
@@ -40,7 +39,7 @@ else:
     comparison.start_form(svc, reports, busy)
 
 if "cmp_failure" in ss:
-    st.error(escape_markdown(ss["cmp_failure"]))
+    st.error(ui.escape_md_keep_code(ss["cmp_failure"]))
 
 # -- the running comparison, then the one being looked at ------------------------------------------
 run = ss.get("cmp_run")
@@ -52,13 +51,13 @@ view_id = ss.get("cmp_view")
 current: Comparison | None = None
 if run is not None and run.id == view_id and run.save_error:
     # The answers are still here even though the store refused them: show them, say so.
-    st.error(f"The comparison could not be saved: {run.save_error}")
+    st.error(ui.escape_md_keep_code(f"The comparison could not be saved: {run.save_error}"))
     current = run.comparison
 elif view_id:
     try:
         current = svc.store.get_comparison(view_id)
     except StoreError as exc:
-        st.error(f"The comparison could not be opened: {exc}")
+        st.error(ui.escape_md_keep_code(f"The comparison could not be opened: {exc}"))
 if current is not None:
     with st.container(border=True, key="cmp_result"):
         comparison.show(svc.store, current)
@@ -67,7 +66,7 @@ st.subheader("Saved comparisons")
 try:
     saved = svc.store.list_comparisons()
 except StoreError as exc:
-    st.error(f"The store could not be read: {exc}")
+    st.error(ui.escape_md_keep_code(f"The store could not be read: {exc}"))
     st.stop()
 if not saved:
     st.caption("None yet.")

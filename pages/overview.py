@@ -19,7 +19,7 @@ try:
     reports = svc.store.list_reports()
     summaries = svc.store.list_summaries()
 except StoreError as exc:
-    st.error(f"The store could not be read: {exc}")
+    st.error(ui.escape_md_keep_code(f"The store could not be read: {exc}"))
     st.stop()
 
 current = latest_per_target_set(reports)

@@ -86,7 +86,7 @@ except NotFound:
     st.error("That report was deleted. Pick another one.")
     st.stop()
 except StoreError as exc:
-    st.error(f"The report could not be read: {exc}")
+    st.error(ui.escape_md_keep_code(f"The report could not be read: {exc}"))
     st.stop()
 tab_report, tab_diff, tab_export = st.tabs(["Report", "Diff", "Export and delete"])
 

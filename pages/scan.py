@@ -47,7 +47,7 @@ if request is not None:
 try:
     initial_active = {j.id for j in svc.store.list_jobs(statuses=JOB_ACTIVE)}
 except StoreError as exc:
-    st.error(str(exc))
+    st.error(ui.escape_md_keep_code(str(exc)))
     st.stop()
 
 scan_jobs.jobs_panel(svc.store, runner, initial_active)

@@ -30,7 +30,7 @@ with st.container(border=True, key="status_ollama"):
         version = svc.llm.version()
         models = svc.llm.list_models()
     except LLMError as exc:
-        st.warning(str(exc))
+        st.warning(ui.escape_md_keep_code(str(exc)))
     else:
         st.success(f"Ollama {version} answers with {len(models)} model(s) installed.")
         if models:
@@ -50,7 +50,7 @@ with st.container(border=True, key="status_store"):
     if health.get("ok"):
         st.success("The store answers.")
     else:
-        st.error(str(health.get("error", "The store does not answer.")))
+        st.error(ui.escape_md_keep_code(str(health.get("error", "The store does not answer."))))
     pending_of = getattr(svc.store, "pending", None)
     if pending_of is not None:
         pending = pending_of()
@@ -69,8 +69,10 @@ with st.container(border=True, key="status_store"):
             result = svc.store.sync_outbox()  # type: ignore[attr-defined]
             if result.pending:
                 st.error(
-                    f"Sent {result.sent}; {result.pending} still wait. "
-                    + (result.error or "Firestore did not answer.")
+                    ui.escape_md_keep_code(
+                        f"Sent {result.sent}; {result.pending} still wait. "
+                        + (result.error or "Firestore did not answer.")
+                    )
                 )
             else:
                 st.success(f"Sent {result.sent} record(s); nothing is waiting.")

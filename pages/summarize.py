@@ -50,7 +50,8 @@ st.button(
 
 # -- this session's summary, then the saved ones ---------------------------------------------------
 if "sum_failure" in ss:
-    st.error(ss["sum_failure"])
+    # The message may quote the Ollama server; its fix (`ollama pull ...`) stays code.
+    st.error(ui.escape_md_keep_code(ss["sum_failure"]))
     summary.retry_button(svc)
 elif run is not None:
     summary.current(svc, run)

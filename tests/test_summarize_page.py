@@ -15,6 +15,7 @@ import ui
 from scanner.models import Host, Port, Report, Script
 from store.sqlite import SQLiteStore
 from tests.ollama_double import ModelScript, OllamaDouble
+from tests.rendered import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "summarize.py")
@@ -149,7 +150,7 @@ def test_mid_stream_failure_keeps_partial_text_marked_incomplete_and_offers_retr
     at = _page()
     at.button(key="sum_go").click().run()
     assert not at.exception, at.exception
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "Incomplete" in errors and "stopped part-way" in errors
     assert any("Host 10.0.0.5 has" in m.value for m in at.markdown)
     saved = page_env.list_summaries("r1")[0]
@@ -191,7 +192,7 @@ def test_a_stalled_model_ends_in_a_timeout_message_with_the_fix(
     )
     at = _page()
     at.button(key="sum_go").click().run()
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "sent nothing for 1 s" in errors and "SCANSCRIBE_OLLAMA_TIMEOUT" in errors
     assert any("Partial" in m.value for m in at.markdown)
     assert page_env.list_summaries("r1")[0].status == "failed"

@@ -89,7 +89,7 @@ def start_form(svc: Services, reports: list[ReportSummary], busy: bool) -> None:
         try:
             installed = svc.llm.list_models()
         except LLMError as exc:
-            st.error(str(exc))
+            st.error(ui.escape_md_keep_code(str(exc)))
         names = [m.name for m in installed]
         chosen = st.multiselect(
             f"Models ({MIN_MODELS}–{MAX_MODELS})",
@@ -160,7 +160,7 @@ def capacity_check(
             check_models(chosen, installed)
             capacity = check_capacity(svc.llm, chosen, limits)
         except (LLMError, ValueError) as exc:
-            st.error(str(exc))
+            st.error(ui.escape_md_keep_code(str(exc)))
             ready = False
         else:
             for note in capacity.notes:
@@ -314,7 +314,7 @@ def verdict(store: Store, comp: Comparison) -> None:
         try:
             judged = set_verdict(store, comp.id, str(winner), note)
         except (StoreError, ValueError) as exc:
-            st.error(f"The verdict was not saved: {exc}")
+            st.error(ui.escape_md_keep_code(f"The verdict was not saved: {exc}"))
         else:
             choice = "a tie" if judged.winner == TIE else escape_markdown(str(judged.winner))
             st.success(f"Saved: {choice} for {comp.id}.")

@@ -182,7 +182,7 @@ def report_filters(view: ReportView) -> PortFilter:
     try:
         port_set = parse_port_filter(port_text)
     except FilterError as exc:
-        st.warning(f"Port filter ignored: {exc}")
+        st.warning(ui.escape_md_keep_code(f"Port filter ignored: {exc}"))
         port_set = frozenset()
     return PortFilter(host_text, port_set, tuple(services), tuple(states), tuple(risks))
 
@@ -276,7 +276,7 @@ def diff_tab(store: Store, store_key: str, history: list[ReportSummary], picked:
     try:
         d = load_diff(store_key, old_id, new_id)
     except StoreError as exc:
-        st.error(f"The reports could not be read: {exc}")
+        st.error(ui.escape_md_keep_code(f"The reports could not be read: {exc}"))
         st.stop()
     diff_summary(d)
 
@@ -353,7 +353,7 @@ def delete_report(store: Store, report: Report) -> None:
             try:
                 store.delete_report(report.id)
             except StoreError as exc:
-                st.error(f"Not deleted: {exc}")
+                st.error(ui.escape_md_keep_code(f"Not deleted: {exc}"))
             else:
                 st.session_state.pop("pending_delete", None)
                 st.session_state.pop("report_pick", None)

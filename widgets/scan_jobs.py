@@ -145,7 +145,7 @@ def my_results(store: Store, job_ids: list[str]) -> None:
             try:
                 render_report(store.get_report(job.report_id))
             except StoreError as exc:
-                st.error(str(exc))
+                st.error(ui.escape_md_keep_code(str(exc)))
 
 
 def render_report(report: Report) -> None:

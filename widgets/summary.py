@@ -95,7 +95,7 @@ def model_select(llm: OllamaGateway) -> list[str]:
     try:
         models = [m.name for m in llm.list_models()]
     except LLMError as exc:
-        st.error(str(exc))
+        st.error(ui.escape_md_keep_code(str(exc)))
     else:
         if not models:
             st.warning(
@@ -185,7 +185,7 @@ def show(store: Store, s: Summary, fc: FactCheck | None, key: str) -> None:
     elif s.status in ("stopped", "streaming"):
         st.info(note)
     else:
-        st.error(note + (f" {s.error}" if s.error else ""))
+        st.error(ui.escape_md_keep_code(note + (f" {s.error}" if s.error else "")))
     is_pending = getattr(store, "is_pending", None)
     if is_pending is not None and is_pending("summary", s.id):
         st.warning(
