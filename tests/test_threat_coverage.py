@@ -55,6 +55,8 @@ THREAT_TESTS: dict[int, list[str]] = {
         "test_mdsafe.py::test_links_images_html_entities_and_directives_are_neutralised",
         "test_export.py::test_html_escapes_scan_data_and_summaries",
         "test_summarize_browser.py::test_summary_streams_renders_inert_and_stops_in_chromium",
+        "test_reports_browser.py::test_script_ids_and_versions_from_a_file_never_become_links",
+        "test_ui_text.py::test_labels_break_every_autolink_and_link",
     ],
     11: [
         "test_prompt.py::test_injection_banner_reaches_the_model_fenced_as_data",
