@@ -32,7 +32,9 @@ with st.container(border=True, key="status_ollama"):
     except LLMError as exc:
         st.warning(ui.escape_md_keep_code(str(exc)))
     else:
-        st.success(f"Ollama {version} answers with {len(models)} model(s) installed.")
+        st.success(
+            f"Ollama {ui.escape_md(str(version))} answers with {len(models)} model(s) installed."
+        )
         if models:
             st.dataframe(
                 [{"model": m.name, "size (GB)": round(m.size / 1e9, 2)} for m in models],
