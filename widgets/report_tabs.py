@@ -95,7 +95,7 @@ def import_expander(store: Store, history: list[ReportSummary]) -> list[ReportSu
 def _import_one(store: Store, up: UploadedFile) -> tuple[str, str]:
     """Store one uploaded file; returns how it went ("ok", "partial" or "refused") and why."""
     try:
-        with st.spinner(f"Importing {up.name}…"):
+        with st.spinner(f"Importing {ui.escape_md(up.name)}…"):
             rep = import_bytes(store, up.getvalue(), filename=up.name)
     except ImportRefused as exc:
         return ("refused", str(exc))
