@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.diff import ReportDiff, ServiceInfo, diff_reports
+from scanner.diff import ReportDiff, ServiceInfo, diff_reports, mismatch
 from scanner.models import Host, Port, Report
 from scanner.risk import port_risk
 
@@ -59,8 +59,11 @@ _AUDIENCE = {
 }
 
 _DIFF_TASK = (
-    "The SCAN DATA describes what changed between an earlier and a later scan of the same "
-    "targets. Explain what changed since the last scan and why it matters."
+    "The SCAN DATA describes what changed between two scans: its first lines name the earlier "
+    "and the later scan (id, targets, profile, when each ran) and say whether they covered the "
+    "same targets and profile. Explain what changed since the last scan (the earlier one "
+    "named there) and why it matters; if they differ in targets or profile, say so first. A "
+    "port the other scan never probed was not scanned: never call it opened or closed."
 )
 _REPORT_TASK = "The SCAN DATA describes one scan. Summarize what it found and why it matters."
 
@@ -207,7 +210,8 @@ def _counts(report: Report) -> str:
 def _report_head(report: Report, label: str = "report") -> str:
     targets = ", ".join(quote(t, 60) for t in report.targets[:LIST_LIMIT])
     return (
-        f"{label}: id={report.id} targets=[{targets}] profile={quote(report.profile, 40)} "
+        f"{label}: id={report.id} targets=[{targets}] "
+        f"profile={quote(report.profile, 40)} scanned={_when(report.scanned_at)} "
         f"finished={_when(report.finished_at or report.created_at)} "
         f"complete={'yes' if report.complete else 'no (the scan was cut short)'}"
     )
@@ -357,7 +361,9 @@ def diff_lines(diff: ReportDiff, old: Report, new: Report) -> list[str]:
     lines = [
         f"changes: new_hosts={len(diff.new_hosts)} gone_hosts={len(diff.gone_hosts)} "
         f"opened_ports={len(diff.opened)} closed_ports={len(diff.closed)} "
-        f"changed_services={len(diff.changed)} uncertain_hosts={len(diff.uncertain)}"
+        f"changed_services={len(diff.changed)} uncertain_hosts={len(diff.uncertain)} "
+        f"open_not_scanned_before={len(diff.newly_scanned_open)} "
+        f"open_before_not_scanned_now={len(diff.not_rescanned)}"
     ]
     for entry in diff.new_hosts:
         h = new.host(entry.address)
@@ -376,6 +382,16 @@ def diff_lines(diff: ReportDiff, old: Report, new: Report) -> list[str]:
         lines.append(
             f"closed on {e.address} port {e.port}/{e.protocol} {_info(e.service)}"
             f" (now: {e.state_after})"
+        )
+    for e in diff.newly_scanned_open:
+        lines.append(
+            f"open on {e.address} port {e.port}/{e.protocol} {_info(e.service)}"
+            " (the earlier scan did not probe this port: found, not newly opened)"
+        )
+    for e in diff.not_rescanned:
+        lines.append(
+            f"not scanned now on {e.address} port {e.port}/{e.protocol} {_info(e.service)}"
+            " (open in the earlier scan; the later scan did not probe it: state unknown)"
         )
     for c in diff.changed:
         h, p = _find(new, c.address, c.port, c.protocol)
@@ -404,13 +420,26 @@ def build_diff_prompt(
 ) -> Prompt:
     """The prompt for summarizing what changed from ``old`` to ``new``."""
     changes = diff_lines(diff_reports(old, new), old, new)
-    head = [_report_head(old, "earlier scan"), _report_head(new, "later scan"), changes[0]]
+    head = [
+        _report_head(old, "earlier scan"),
+        _report_head(new, "later scan"),
+        pair_line(old, new),
+        changes[0],
+    ]
     # Each change is its own block, so condensing drops the least risky changes first.
     blocks = [
         _HostBlock(_line_address(line), _line_rank(line), line, line, 0, 0) for line in changes[1:]
     ]
     tail = ["later scan " + _counts(new)]
     return _assemble(audience, True, head, blocks, tail, num_ctx, options)
+
+
+def pair_line(old: Report, new: Report) -> str:
+    """Whether the two scans of a diff match, as a fact line for the prompt."""
+    problems = mismatch(old, new)
+    if not problems:
+        return "pair: both scans covered the same targets with the same profile"
+    return "pair: WARNING " + quote("; ".join(problems), 400)
 
 
 def _line_address(line: str) -> str:

@@ -53,6 +53,7 @@ def summary_json(s: ReportSummary) -> dict[str, Any]:
         "targets": list(s.targets),
         "profile": s.profile,
         "source": s.source,
+        "scanned_at": _iso(s.scanned_at),
         "created_at": _iso(s.created_at),
         "started_at": _iso(s.started_at),
         "finished_at": _iso(s.finished_at),
@@ -108,7 +109,7 @@ def report_json(report: Report, summaries: int = 0) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print the report history, newest first."""
+    """Print the report history, newest scan first; an import also shows when it came in."""
     rows = args.services.store.list_reports(limit=args.limit)
     if args.format == "json":
         print(json.dumps([summary_json(r) for r in rows], indent=2))
@@ -118,7 +119,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             [
                 (
                     r.id,
-                    _iso(r.created_at) or "",
+                    _iso(r.scanned_at) or "",
+                    _iso(r.created_at) if r.source != "scan" else "",
                     " ".join(r.targets) or "—",
                     r.profile or r.source,
                     f"{r.hosts_up}/{r.hosts_total}",
@@ -128,7 +130,17 @@ def cmd_list(args: argparse.Namespace) -> int:
                 )
                 for r in rows
             ],
-            ("ID", "CREATED", "TARGETS", "PROFILE/SOURCE", "UP", "OPEN", "SUMMARIES", ""),
+            (
+                "ID",
+                "SCANNED",
+                "IMPORTED",
+                "TARGETS",
+                "PROFILE/SOURCE",
+                "UP",
+                "OPEN",
+                "SUMMARIES",
+                "",
+            ),
         )
     )
     return EXIT_OK
@@ -174,7 +186,12 @@ def diff_table(d: ReportDiff) -> str:
                 f"  {h.address} {' '.join(h.hostnames)} ({len(h.open_ports)} open ports)".rstrip()
                 for h in hosts
             ]
-    for title, ports in (("opened", d.opened), ("closed", d.closed)):
+    for title, ports in (
+        ("opened", d.opened),
+        ("closed", d.closed),
+        ("open, not scanned before", d.newly_scanned_open),
+        ("open before, not scanned now", d.not_rescanned),
+    ):
         if ports:
             out.append(f"\n{title}:")
             out.append(
@@ -263,7 +280,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the report subcommands to the scanner command line."""
-    p = sub.add_parser("list", help="list saved reports, newest first")
+    p = sub.add_parser("list", help="list saved reports, newest scan first")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--limit", type=int, default=None, help="at most this many reports")
     p.set_defaults(func=cmd_list)

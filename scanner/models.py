@@ -180,6 +180,11 @@ class Report:
         """How many open ports across all hosts."""
         return sum(len(h.open_ports) for h in self.hosts)
 
+    @property
+    def scanned_at(self) -> float:
+        """When the scan ran (nmap's own start time), else when the report was saved."""
+        return self.started_at or self.created_at
+
     def host(self, address: str) -> Host | None:
         """The host with this address, if the report has it."""
         for h in self.hosts:
@@ -205,6 +210,14 @@ class ReportSummary:
     complete: bool
     owner: str = ""
     summaries: int = 0
+
+    @property
+    def scanned_at(self) -> float:
+        """When the scan ran (nmap's own start time), else when the report was saved.
+
+        An imported file keeps the time its scan ran; ``created_at`` is when it was imported.
+        """
+        return self.started_at or self.created_at
 
     @classmethod
     def of(cls, report: Report, summaries: int = 0) -> ReportSummary:

@@ -120,6 +120,7 @@ class _Builder:
         self.run: Attrs = {}
         self.finished: Attrs = {}
         self.runstats: Attrs = {}
+        self.scaninfo: list[Attrs] = []
         self.seen_root = False
         self.host_offset = -1
         self.start, self.finish, self.drop_open_host = self._make()
@@ -260,6 +261,8 @@ class _Builder:
                         "os": [],
                         "scripts": [],
                     }
+                elif name == "scaninfo":
+                    self.scaninfo.append(attrs)
                 return
             if host is None:
                 if name == "finished":
@@ -427,6 +430,12 @@ def _parse_report(
         extra["exit"] = b.finished["exit"]
     if b.finished.get("errormsg"):
         extra["errormsg"] = b.finished["errormsg"]
+    if b.scaninfo:
+        # Which ports the scan covered, per protocol: a port it never covered is "not scanned".
+        extra["scaninfo"] = [
+            {"protocol": s.get("protocol", "tcp"), "services": s.get("services", "")}
+            for s in b.scaninfo
+        ]
     if b.runstats:
         extra["runstats"] = {
             k: _int(b.runstats.get(k)) for k in ("up", "down", "total") if k in b.runstats

@@ -278,6 +278,9 @@ def diff_frames(d: ReportDiff, limit: int = 500) -> dict[str, pd.DataFrame]:
         "Gone hosts": hosts(d.gone_hosts),
         "Opened ports": ports(d.opened),
         "Closed ports": ports(d.closed),
+        # Not opened or closed: the other scan never probed these ports.
+        "Open, not scanned before": ports(d.newly_scanned_open),
+        "Open before, not scanned now": ports(d.not_rescanned),
         "Changed services": pd.DataFrame(
             [
                 (c.address, f"{c.port}/{c.protocol}", c.before.text(), c.after.text())

@@ -625,13 +625,16 @@ class FirestoreStore:
         return report
 
     def list_reports(self, limit: int | None = None) -> list[ReportSummary]:
-        """History rows, newest first, with how many summaries each has."""
+        """History rows, newest scan first, with how many summaries each has.
+
+        Ordered by when each scan ran, not when it was saved. Documents saved before the scan
+        time was indexable have no field to order on, so every row is read and sorted here;
+        ``limit`` cuts the sorted list.
+        """
         client = self._client
 
         def read() -> list[dict[str, Any]]:
             query = client.collection(SCANS).order_by("created_at", direction="DESCENDING")
-            if limit is not None:
-                query = query.limit(int(limit))
             return [_decode(s.to_dict()) for s in self._stream(query)]
 
         metas = {m["id"]: m for m in self._remote("the report list", read)}
@@ -640,7 +643,10 @@ class FirestoreStore:
             meta = report_meta(r)
             meta.update(hosts_total=len(r.hosts), hosts_up=r.hosts_up, open_ports=r.open_port_count)
             metas[r.id] = meta
-        rows = sorted(metas.values(), key=lambda m: (m.get("created_at") or 0.0, m["id"]))
+        rows = sorted(
+            metas.values(),
+            key=lambda m: (m.get("started_at") or m.get("created_at") or 0.0, m["id"]),
+        )
         rows.reverse()
         if limit is not None:
             rows = rows[: int(limit)]

@@ -243,11 +243,17 @@ class SQLiteStore:
         return report_from_meta(json.loads(row[0]), hosts_from_json(row[1]))
 
     def list_reports(self, limit: int | None = None) -> list[ReportSummary]:
-        """History rows, newest first, with how many summaries each has."""
+        """History rows, newest scan first, with how many summaries each has.
+
+        Ordered by when each scan ran (nmap's start time in the metadata), not when it was
+        saved: a file imported today of a 2016 scan sorts among the 2016 reports.
+        """
         sql = (
             "SELECT r.meta, r.hosts_total, r.hosts_up, r.open_ports, "
             "(SELECT COUNT(*) FROM summaries s WHERE s.report_id = r.id) "
-            "FROM reports r ORDER BY r.created_at DESC, r.id DESC"
+            "FROM reports r ORDER BY "
+            "COALESCE(NULLIF(json_extract(r.meta, '$.started_at'), 0), r.created_at) DESC, "
+            "r.id DESC"
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from scanner.history import exposure_trend, latest_per_target_set, target_set
 from scanner.models import ReportSummary
 
@@ -51,3 +53,23 @@ def test_trend_can_leave_out_sets_scanned_only_once() -> None:
     reports += [row("once", 3.0, ("10.0.0.9",), 5)]
     assert exposure_trend(reports, min_reports=2)["targets"].unique().tolist() == ["10.0.0.1"]
     assert len(exposure_trend(reports)) == 3
+
+
+def test_an_old_scan_imported_today_is_not_the_current_exposure() -> None:
+    scanned_last_week = row("scan", 1_800_000_000.0, ("10.0.0.1",), 2)
+    imported_today = replace(
+        row("import-2016", 1_800_600_000.0, ("10.0.0.1",), 9, source="import: old.xml"),
+        started_at=1_460_000_000.0,
+    )
+    assert imported_today.scanned_at == 1_460_000_000.0
+    assert [r.id for r in latest_per_target_set([imported_today, scanned_last_week])] == ["scan"]
+    trend = exposure_trend([scanned_last_week, imported_today])
+    assert trend["open ports"].tolist() == [9, 2]
+    assert trend["when"].iloc[0].year == 2016
+
+
+def test_the_same_ipv6_target_written_two_ways_is_one_target_set() -> None:
+    long_form = row("a", 1.0, ("0:0:0:0:0:0:0:1",), 1)
+    short_form = row("b", 2.0, ("::1",), 3)
+    assert target_set(long_form) == target_set(short_form) == "::1"
+    assert [r.id for r in latest_per_target_set([long_form, short_form])] == ["b"]

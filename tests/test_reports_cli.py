@@ -63,7 +63,15 @@ def test_import_list_show_and_diff(db_path: Path) -> None:
     diff = run(db_path, "diff", before, after, "--format", "json")
     assert diff.returncode == 0
     d = json.loads(diff.stdout)
-    assert list(d) == ["new_hosts", "gone_hosts", "opened", "closed", "changed"]
+    assert list(d) == [
+        "new_hosts",
+        "gone_hosts",
+        "opened",
+        "closed",
+        "changed",
+        "newly_scanned_open",
+        "not_rescanned",
+    ]
     assert [h["address"] for h in d["new_hosts"]] == ["10.231.7.3"]
     assert [(p["address"], p["port"], p["protocol"]) for p in d["opened"]] == [
         ("10.231.7.2", 80, "tcp")
