@@ -3,79 +3,52 @@
 A claim with no support in the scan data is flagged "not in the scan data — verify". The check is
 deliberately literal: it cannot prove a sentence right, but it catches invented hosts, ports and
 CVE ids, which are the errors that send an analyst to the wrong machine.
+
+What counts as "in the scan":
+
+- a host: an address or name of a host in a report, or one of its targets; a network (CIDR) lies
+  inside a target network, or is the /24 (IPv4) or /64 (IPv6) around a host of the report;
+- a port: a port of the report in any state; when the clause ties it to a host ("22/tcp on
+  10.0.0.5", "10.0.0.6 answers on port 53", "db.corp.example:3306"), a port of *that* host;
+  both ends of a range ("ports 22-3389 are open") are checked that way;
+- a scanned range ("ports 1-1024 were scanned"): covered by the ports the scan asked for, read
+  from the report's scaninfo, else from the ``-p`` of its nmap arguments or its profile;
+- a CVE id: written in the report's service or script output, or in the ``cves`` given.
 """
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm.claims import (
+    CVE,
+    Mention,
+    clause_bounds,
+    cve_id,
+    ipv4_address,
+    joined,
+    mentions,
+    tie_link,
+)
 from scanner.models import Report
+from scanner.profiles import PROFILES
 
 KINDS = ("host", "port", "cve")
 
-_CVE = re.compile(r"\bCVE-\d{4}-\d{4,7}\b", re.IGNORECASE)
-_IPV4 = re.compile(r"(?<![\w.])((?:\d{1,3}\.){3}\d{1,3})(?!\.?\d)(?::(\d{1,5})\b)?")
-_IPV6 = re.compile(r"(?<![\w:.])\[?((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})(?![\w:])")
-_HOSTNAME = re.compile(
-    r"(?<![\w@.\-/])((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{1,62})"
-    r"(?![\w-]|\.[A-Za-z0-9])"
-)
-_PORT_PROTO = re.compile(r"\b(\d{1,5})/(?:tcp|udp|sctp)\b", re.IGNORECASE)
-_PROTO_PORT = re.compile(r"\b(?:tcp|udp|sctp)/(\d{1,5})\b", re.IGNORECASE)
-_PORT_WORDS = re.compile(
-    r"\bports?\s*(?:number\s*)?[:#]?\s*"
-    r"(\d{1,5}(?:(?:\s*,\s*(?:and\s+|or\s+)?|\s+and\s+|\s+or\s+|\s*&\s*|\s*/\s*)\d{1,5}\b(?!/))*)",
-    re.IGNORECASE,
-)
-_NUMBER = re.compile(r"\d{1,5}")
-# Dotted words that are not host names: file types and product names a summary may mention.
-_NOT_HOSTS = frozenset(
-    [
-        "html",
-        "htm",
-        "php",
-        "asp",
-        "aspx",
-        "jsp",
-        "js",
-        "css",
-        "txt",
-        "pdf",
-        "xml",
-        "json",
-        "yaml",
-        "yml",
-        "conf",
-        "cfg",
-        "ini",
-        "log",
-        "sh",
-        "py",
-        "exe",
-        "dll",
-        "so",
-        "bin",
-        "zip",
-        "gz",
-        "tar",
-        "md",
-        "csv",
-        "nse",
-        "db",
-        "sql",
-        "bak",
-        "old",
-        "key",
-        "pem",
-        "crt",
-        "cer",
-    ]
-)
-_PRODUCTS = frozenset({"asp.net", "node.js", "vue.js", "next.js", "socket.io", "express.js"})
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A network named in a summary is "where the hosts are" when it is no wider than this around one
+# of them: the usual way to name a host's subnet.
+_SUBNET_PREFIX = {4: 24, 6: 64}
+_PROTOCOLS = ("tcp", "udp", "sctp")
+_SPEC_PREFIX = {"T": "tcp", "U": "udp", "S": "sctp"}
+_UDP_SCANS = frozenset({"-sU"})
+_TCP_SCANS = frozenset({"-sS", "-sT", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sV"})
+_WORD = re.compile(r"[A-Za-z][\w+-]*")
 
 
 @dataclass(frozen=True)
@@ -132,123 +105,291 @@ def _ip(text: str) -> str | None:
     try:
         return ipaddress.ip_address(text).compressed
     except ValueError:
-        return None
+        return ipv4_address(text)
+
+
+def _target_networks(target: str) -> list[Network]:
+    """The networks a target names: an address, a CIDR block or an IPv4 dash range."""
+    try:
+        return [ipaddress.ip_network(target, strict=False)]
+    except ValueError:
+        pass
+    first, dash, last = target.partition("-")
+    if not dash:
+        return []
+    try:
+        start = ipaddress.IPv4Address(first)
+        end_text = last if "." in last else first.rsplit(".", 1)[0] + "." + last
+        end = ipaddress.IPv4Address(end_text)
+    except ValueError:
+        return []
+    if end < start:
+        return []
+    return list(ipaddress.summarize_address_range(start, end))
+
+
+def _port_spec(spec: str, protocols: tuple[str, ...]) -> list[tuple[str, int, int]]:
+    """The ranges of an nmap port spec (``22,80,T:1-1024,U:53``, ``-`` for all), per protocol."""
+    ranges: list[tuple[str, int, int]] = []
+    current = protocols
+    for raw in spec.split(","):
+        item = raw.strip()
+        if len(item) > 2 and item[1] == ":" and item[0].upper() in _SPEC_PREFIX:
+            current = (_SPEC_PREFIX[item[0].upper()],)
+            item = item[2:]
+        low, dash, high = item.partition("-")
+        if not (low or dash):
+            continue
+        if not (low.isdigit() or not low) or not (high.isdigit() or not high):
+            continue  # a service name such as "http": nmap expands it, the report cannot
+        lo = int(low) if low else 1
+        hi = (int(high) if high else 65535) if dash else lo
+        if 0 <= lo <= hi <= 65535:
+            ranges += [(p, lo, hi) for p in current]
+    return ranges
+
+
+def _ranges_from_scaninfo(info: Any) -> list[tuple[str, int, int]]:
+    """Ranges from nmap's ``<scaninfo protocol=... services=...>``, as a list or a mapping."""
+    if isinstance(info, Mapping):
+        info = (
+            [info]
+            if "services" in info
+            else [{"protocol": k, "services": v} for k, v in info.items()]
+        )
+    if not isinstance(info, list):
+        return []
+    ranges: list[tuple[str, int, int]] = []
+    for entry in info:
+        if isinstance(entry, Mapping) and isinstance(entry.get("services"), str):
+            proto = str(entry.get("protocol", "tcp")).lower()
+            ranges += _port_spec(entry["services"], (proto,))
+    return ranges
+
+
+def _ranges_from_args(args: str) -> list[tuple[str, int, int]]:
+    """Ranges from the ``-p`` option of an nmap command line; none for ``--top-ports`` or ``-F``."""
+    tokens = args.split()
+    udp = any(t in _UDP_SCANS for t in tokens)
+    tcp = any(t in _TCP_SCANS for t in tokens) or not udp
+    protocols = tuple(p for p, on in (("tcp", tcp), ("udp", udp)) if on)
+    for i, word in enumerate(tokens):
+        if word == "-p" and i + 1 < len(tokens):
+            return _port_spec(tokens[i + 1], protocols)
+        if word.startswith("-p") and len(word) > 2:
+            return _port_spec(word[2:], protocols)
+    return []
+
+
+def scanned_ranges(report: Report) -> list[tuple[str, int, int]]:
+    """The (protocol, first, last) port ranges the scan asked for, as far as the report says."""
+    ranges = _ranges_from_scaninfo(report.extra.get("scaninfo"))
+    if not ranges and report.args:
+        ranges = _ranges_from_args(report.args)
+    profile = PROFILES.get(report.profile)
+    if not ranges and not report.args and profile is not None:
+        ranges = _ranges_from_args(" ".join((*profile.args, *profile.default_ports)))
+    return ranges
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the scan data supports: hosts, ports (any state), host:port pairs and CVE ids."""
+    """What the scan data supports: hosts, ports (any state), host:port pairs, CVE ids, coverage."""
 
     hosts: frozenset[str] = frozenset()
     ports: frozenset[int] = frozenset()
     pairs: frozenset[tuple[str, int]] = frozenset()
     cves: frozenset[str] = frozenset()
     names: frozenset[str] = field(default=frozenset())  # single-label names, matched as words
+    networks: tuple[Network, ...] = ()  # the target blocks
+    scanned: tuple[tuple[str, int, int], ...] = ()  # (protocol, first, last) asked for
+    versions: frozenset[str] = frozenset()  # dotted version strings of the services
+    products: frozenset[str] = frozenset()  # words of product names, lowercased
+    ranges: frozenset[str] = frozenset()  # targets written as ranges, such as 10.0.0.1-20
+    labels: frozenset[tuple[str, int]] = frozenset()  # (protocol, port) of every port
 
     @classmethod
-    def of(cls, reports: Iterable[Report]) -> Evidence:
-        """Collect the evidence of one or more reports (both sides of a diff)."""
+    def of(cls, reports: Iterable[Report], cves: Iterable[str] = ()) -> Evidence:
+        """Collect the evidence of one or more reports (both sides of a diff), plus known CVEs."""
         hosts: set[str] = set()
         ports: set[int] = set()
+        labels: set[tuple[str, int]] = set()
         pairs: set[tuple[str, int]] = set()
+        networks: list[Network] = []
+        scanned: list[tuple[str, int, int]] = []
+        names: set[str] = set()
+        ranges: set[str] = set()
         texts: list[str] = []
+        services: list[str] = []
         for report in reports:
-            hosts.update(t.lower() for t in report.targets)
+            for target in report.targets:
+                hosts.add(_ip(target) or target.lower().rstrip("."))
+                nets = _target_networks(target)
+                networks += nets
+                if nets and "-" in target:
+                    ranges.add(target)
+            scanned += scanned_ranges(report)
             for h in report.hosts:
                 keys = {(_ip(h.address) or h.address).lower()}
-                keys.update(n.lower().rstrip(".") for n in h.hostnames)
+                fqdns = [n.lower().rstrip(".") for n in h.hostnames]
+                # "web01" for web01.corp.example; descriptive first labels ("mail", "www") are
+                # ordinary words in prose, so only labels with a digit count.
+                short = {n.split(".", 1)[0] for n in fqdns if "." in n}
+                keys.update(fqdns, (n for n in short if any(c.isdigit() for c in n)))
                 hosts.update(keys)
                 texts += [s.output for s in h.scripts]
                 for p in h.ports:
                     ports.add(p.port)
+                    labels.add((p.protocol.lower(), p.port))
                     pairs.update((k, p.port) for k in keys)
-                    texts += [p.product, p.version, p.extrainfo, *p.cpe]
+                    services += [p.product, p.version, p.extrainfo, *p.cpe]
                     texts += [s.output for s in p.scripts]
             texts.append(report.note)
-        cves = {m.group(0).upper() for t in texts for m in _CVE.finditer(t)}
-        names = {h for h in hosts if "." not in h and ":" not in h and h.isascii()}
+        found = {cve_id(m) for t in [*texts, *services] for m in CVE.finditer(t)}
+        found.update(cve_id(m) for c in cves for m in CVE.finditer(c))
+        names.update(h for h in hosts if "." not in h and ":" not in h and h.isascii())
+        names = {n for n in names if n and n[0].isalpha()}
+        versions = {v for s in services for v in re.findall(r"\d+(?:\.\d+)+", s)}
+        products = {w.lower() for s in services for w in _WORD.findall(s)}
         return cls(
-            frozenset(hosts), frozenset(ports), frozenset(pairs), frozenset(cves), frozenset(names)
+            hosts=frozenset(hosts),
+            ports=frozenset(ports),
+            pairs=frozenset(pairs),
+            cves=frozenset(found),
+            names=frozenset(names),
+            networks=tuple(networks),
+            scanned=tuple(scanned),
+            versions=frozenset(versions),
+            products=frozenset(products),
+            ranges=frozenset(ranges),
+            labels=frozenset(labels),
+        )
+
+    def covers(self, low: int, high: int, protocol: str = "") -> bool:
+        """True when every port from ``low`` to ``high`` was asked for (in ``protocol``, if any)."""
+        spans = sorted(
+            (lo, hi) for p, lo, hi in self.scanned if not protocol or p == protocol.lower()
+        )
+        reach = low - 1
+        for lo, hi in spans:
+            if lo > reach + 1:
+                break
+            reach = max(reach, hi)
+            if reach >= high:
+                return True
+        return reach >= high
+
+    def has_network(self, net: Network) -> bool:
+        """True for a network inside a target block, or the subnet around a host of the report."""
+        for target in self.networks:
+            if target.version == net.version and net.subnet_of(target):  # type: ignore[arg-type]
+                return True
+        if net.prefixlen < _SUBNET_PREFIX[net.version]:
+            return False
+        return any(
+            (a := _address(h)) is not None and a.version == net.version and a in net
+            for h in self.hosts
         )
 
 
-def _mentions(text: str) -> Iterator[tuple[str, str, tuple[int, int], bool | None]]:
-    """Every (kind, value, span, forced support) the text names; None means look it up."""
-    taken: list[tuple[int, int]] = []
-
-    def free(a: int, b: int) -> bool:
-        return all(b <= s or a >= e for s, e in taken)
-
-    for m in _CVE.finditer(text):
-        taken.append(m.span())
-        yield "cve", m.group(0).upper(), m.span(), None
-    for m in _IPV4.finditer(text):
-        addr = _ip(m.group(1))
-        if addr is None:
-            continue
-        taken.append(m.span())
-        yield "host", addr, m.span(1), None
-        if m.group(2):
-            yield "pair", f"{addr}:{int(m.group(2))}", m.span(), None
-    for m in _IPV6.finditer(text):
-        raw = m.group(1)
-        if not any(c.isalnum() for c in raw) or not free(*m.span(1)):
-            continue
-        addr = _ip(raw)
-        if addr is not None:
-            taken.append(m.span(1))
-            yield "host", addr, m.span(1), None
-    for m in _HOSTNAME.finditer(text):
-        name = m.group(1).lower()
-        raw_last = m.group(1).rsplit(".", 1)[-1]
-        last = raw_last.lower()
-        # "invented.Host" is a missing space after a full stop, not a host name.
-        sentence = raw_last[0].isupper() and raw_last[1:].islower()
-        if last in _NOT_HOSTS or name in _PRODUCTS or sentence or not free(*m.span(1)):
-            continue
-        taken.append(m.span(1))
-        yield "host", name, m.span(1), None
-    for rx in (_PORT_PROTO, _PROTO_PORT):
-        for m in rx.finditer(text):
-            if free(*m.span()):
-                taken.append(m.span())
-                yield "port", str(int(m.group(1))), m.span(), None
-    for m in _PORT_WORDS.finditer(text):
-        base = m.start(1)
-        for n in _NUMBER.finditer(m.group(1)):
-            span = (base + n.start(), base + n.end())
-            if free(*span):
-                yield "port", str(int(n.group(0))), span, None
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
-def check(text: str, *reports: Report) -> FactCheck:
-    """Check every host, port and CVE id that ``text`` names against ``reports``."""
-    ev = Evidence.of(reports)
-    found: dict[tuple[str, str], tuple[bool, list[tuple[int, int]]]] = {}
+class _Claims:
+    """The claims found so far: one per (kind, value), unsupported if any mention is."""
 
-    def add(kind: str, value: str, ok: bool, span: tuple[int, int]) -> None:
-        prev = found.get((kind, value))
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str], tuple[bool, list[tuple[int, int]]]] = {}
+
+    def add(self, kind: str, value: str, ok: bool, span: tuple[int, int]) -> None:
+        prev = self.found.get((kind, value))
         spans = prev[1] if prev else []
         spans.append(span)
-        found[(kind, value)] = (ok, spans)
+        self.found[(kind, value)] = (ok and (prev is None or prev[0]), spans)
 
-    for kind, value, span, _ in _mentions(text):
-        if kind == "cve":
-            add(kind, value, value in ev.cves, span)
-        elif kind == "host":
-            add(kind, value, value in ev.hosts, span)
-        elif kind == "pair":
-            addr, _, port = value.rpartition(":")
-            add("port", value, (addr, int(port)) in ev.pairs, span)
-        elif kind == "port":
-            number = int(value)
-            if 1 <= number <= 65535:
-                add(kind, value, number in ev.ports, span)
-    for name in ev.names:
-        for m in re.finditer(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE):
-            add("host", name, True, m.span())
-    claims = tuple(
-        Claim(kind, value, ok, tuple(spans)) for (kind, value), (ok, spans) in found.items()
-    )
-    order = {k: i for i, k in enumerate(KINDS)}
-    return FactCheck(tuple(sorted(claims, key=lambda c: (order[c.kind], not c.supported))))
+    def result(self) -> FactCheck:
+        claims = tuple(
+            Claim(kind, value, ok, tuple(spans))
+            for (kind, value), (ok, spans) in self.found.items()
+        )
+        order = {k: i for i, k in enumerate(KINDS)}
+        return FactCheck(tuple(sorted(claims, key=lambda c: (order[c.kind], not c.supported))))
+
+
+def _tied_hosts(text: str, port: Mention, hosts: list[Mention]) -> list[Mention]:
+    """The hosts a port mention's clause ties it to, or none.
+
+    "22/tcp on 10.0.0.5" (a linking word after the port) comes first, then the nearest host
+    before the port ("10.0.0.5 runs SSH on 22/tcp"), then the first one after it. A list of hosts
+    ("10.0.0.5 and 10.0.0.6 expose port 22") ties the port to each of them.
+    """
+    after = [h for h in hosts if h.span[0] >= port.group_end]
+    before = [h for h in hosts if h.span[1] <= port.span[0]]
+    if after and tie_link(text[port.group_end : after[0].span[0]]):
+        run = [after[0]]
+        for h in after[1:]:
+            if not joined(text[run[-1].span[1] : h.span[0]]):
+                break
+            run.append(h)
+        return run
+    if before:
+        run = [before[-1]]
+        for h in reversed(before[:-1]):
+            if not joined(text[h.span[1] : run[-1].span[0]]):
+                break
+            run.append(h)
+        return run
+    return after[:1]
+
+
+def _host_label(host: Mention) -> str:
+    return f"[{host.value}]" if ":" in host.value else host.value
+
+
+def check(text: str, *reports: Report, cves: Iterable[str] = ()) -> FactCheck:
+    """Check every host, port and CVE id that ``text`` names against ``reports``.
+
+    ``cves`` adds CVE ids known to apply to the scan beyond those written in its output.
+    """
+    ev = Evidence.of(reports, cves)
+    found = _Claims()
+    all_mentions = list(mentions(text, ev.names, ev.ranges, ev.versions, ev.products))
+    bounds = clause_bounds(text)
+    by_clause: dict[int, list[Mention]] = {}
+    for m in all_mentions:
+        if m.kind == "host":
+            by_clause.setdefault(bisect.bisect_right(bounds, m.span[0]), []).append(m)
+    for m in all_mentions:
+        if m.kind == "cve":
+            found.add("cve", m.value, m.value in ev.cves, m.span)
+        elif m.kind == "host":
+            found.add("host", m.value, m.value in ev.hosts, m.span)
+        elif m.kind == "network":
+            net = ipaddress.ip_network(m.value)
+            found.add("host", m.value, m.value in ev.hosts or ev.has_network(net), m.span)
+        elif m.kind == "pair":
+            host, _, port = m.value.rpartition(":")
+            key = host.strip("[]")
+            found.add("port", m.value, (key, int(port)) in ev.pairs, m.span)
+        elif m.kind == "scanned":
+            low, _, high = m.value.partition("-")
+            number = int(low)
+            seen = (m.protocol, number) in ev.labels if m.protocol else number in ev.ports
+            ok = ev.covers(number, int(high or low), m.protocol) or (not high and seen)
+            found.add("port", m.value, ok, m.span)
+        elif m.kind == "port":
+            number = int(m.value)
+            clause = by_clause.get(bisect.bisect_right(bounds, m.span[0]), [])
+            tied = [h for h in _tied_hosts(text, m, clause) if h.value in ev.hosts]
+            if not tied:
+                found.add("port", m.value, number in ev.ports, m.span)
+            for h in tied:
+                if (h.value, number) in ev.pairs:
+                    found.add("port", m.value, True, m.span)
+                else:
+                    found.add("port", f"{_host_label(h)}:{number}", False, m.span)
+    return found.result()

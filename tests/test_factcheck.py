@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from llm.factcheck import FactCheck, check
-from scanner.models import Host, Port, Report
+from scanner.models import Host, Port, Report, Script
 from tests.fixtures_ollama import sample_report
 
 
@@ -97,3 +100,91 @@ def test_the_check_round_trips_through_its_stored_form() -> None:
         {"kind": "host", "value": "10.0.0.99"},
         {"kind": "port", "value": "9999"},
     ]
+
+
+# --- The labelled set: precision and recall of the flags ------------------------------------
+
+LABELLED = Path(__file__).parent / "data" / "factcheck_labelled.json"
+
+
+def _port(d: dict[str, Any]) -> Port:
+    scripts = tuple(Script(s["id"], s["output"]) for s in d.get("scripts", ()))
+    return Port(
+        d["port"],
+        d["protocol"],
+        d["state"],
+        service=d.get("service", ""),
+        product=d.get("product", ""),
+        version=d.get("version", ""),
+        extrainfo=d.get("extrainfo", ""),
+        scripts=scripts,
+    )
+
+
+def _labelled_report(d: dict[str, Any]) -> Report:
+    hosts = tuple(
+        Host(
+            h["address"],
+            addrtype=h.get("addrtype", "ipv4"),
+            status=h.get("status", "up"),
+            hostnames=tuple(h.get("hostnames", ())),
+            ports=tuple(_port(p) for p in h.get("ports", ())),
+        )
+        for h in d["hosts"]
+    )
+    extra = {"scaninfo": d["scaninfo"]} if "scaninfo" in d else {}
+    return Report(
+        id=d["id"],
+        hosts=hosts,
+        targets=tuple(d["targets"]),
+        profile=d["profile"],
+        args=d["args"],
+        extra=extra,
+    )
+
+
+def test_precision_and_recall_on_the_labelled_sentences_are_complete() -> None:
+    doc = json.loads(LABELLED.read_text(encoding="utf-8"))
+    contexts = doc["reports"]
+    reports = {name: _labelled_report(d) for name, d in contexts.items()}
+    sentences = doc["sentences"]
+    assert len(sentences) >= 60
+    tp = fp = fn = 0
+    misses: list[str] = []
+    for s in sentences:
+        known = contexts[s["report"]].get("known_cves", ())
+        flagged = _flags(check(s["text"], reports[s["report"]], cves=known))
+        expected = {(k, v) for k, v in s["unsupported"]}
+        tp += len(flagged & expected)
+        fp += len(flagged - expected)
+        fn += len(expected - flagged)
+        if flagged != expected:
+            misses.append(f"{s['text']!r}: flagged {sorted(flagged)}, expected {sorted(expected)}")
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    print(
+        f"fact check on {len(sentences)} labelled sentences: precision {precision:.1%}, "
+        f"recall {recall:.1%} ({tp} true flags, {fp} false flags, {fn} missed)"
+    )
+    assert not misses, "\n".join(misses)
+    assert (precision, recall) == (1.0, 1.0)
+
+
+def test_the_labelled_set_covers_true_and_false_claims_of_every_case() -> None:
+    sentences = json.loads(LABELLED.read_text(encoding="utf-8"))["sentences"]
+    cases = {
+        "scanned range",
+        "network",
+        "version",
+        "range ends",
+        "host:port",
+        "cve dash",
+        "known cve",
+        "leading zeros",
+        "host name",
+        "port on host",
+    }
+    for case in cases:
+        of_case = [s for s in sentences if s["case"] == case]
+        assert any(s["unsupported"] for s in of_case), f"{case}: no false claim"
+        assert any(not s["unsupported"] for s in of_case), f"{case}: no true claim"
