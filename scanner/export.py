@@ -2,7 +2,10 @@
 
 Scan data and summary text are untrusted. The HTML export escapes every value with
 ``html.escape`` and holds no links or images; the Markdown export escapes every character that
-could make a link, an image, HTML or a table break.
+could make a link, an image, HTML or a table break, and breaks the bare URLs, ``www.`` names and
+e-mail addresses that GitHub-flavoured Markdown would turn into links. CSV cells never start a
+spreadsheet formula. A saved summary carries its fact check in both documents: claims that are
+not in the scan data are marked in the text and listed in a box below it.
 """
 
 from __future__ import annotations
@@ -11,9 +14,12 @@ import html
 import json
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from llm.factcheck import Claim, FactCheck, check
+from llm.mdsafe import escape_markdown
 from scanner.models import Host, Port, Report, host_frame, port_frame
 from scanner.risk import host_risk, port_risk
 from store.records import Job, Summary
@@ -22,13 +28,19 @@ from store.serialize import record_to_dict, report_to_dict
 if TYPE_CHECKING:
     import pandas as pd
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~:&$=-])")
+# What escape_markdown leaves alone but a table cell or a line start needs escaped too.
+_MD_MORE = re.compile(r"([*_{}()#+!|~=-])")
 _BACKTICKS = re.compile(r"`+")
+VERIFY = "not in the scan data — verify"
+MARK = "⚠"
 
 
 def md_escape(text: str) -> str:
     """Escape untrusted text for one Markdown line or table cell: no links, images, HTML."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
+    # escape_markdown adds backslashes before its own set and breaks autolinks with a zero-width
+    # space; the characters escaped second never occur in what it adds, so nothing is escaped twice.
+    flat = escape_markdown(text.replace("\r", " ").replace("\n", " "))
+    return _MD_MORE.sub(r"\\\1", flat)
 
 
 def md_code(text: str) -> str:
@@ -68,10 +80,14 @@ def _inert_csv(frame: pd.DataFrame) -> str:
     for col in frame.columns:
         if frame[col].dtype == object or str(frame[col].dtype) in ("str", "string"):
             values = frame[col].astype(str)
-            risky = values.str.match(r"[=+\-@\t\r]")
+            # Spreadsheets skip leading blanks before a formula sign; a line break or tab first
+            # can hide the rest of the cell from view.
+            risky = values.str.match(r"\s*[=+\-@＝＋－＠]|[\t\r\n]")
             if risky.any():
                 frame[col] = values.where(~risky, "'" + values)
-    return str(frame.to_csv(index=False))
+    # CRLF line ends (RFC 4180) make the writer quote a cell holding a lone carriage return,
+    # which spreadsheets would otherwise take as the start of a new row.
+    return str(frame.to_csv(index=False, lineterminator="\r\n"))
 
 
 def hosts_csv(report: Report) -> str:
@@ -91,6 +107,92 @@ def report_json(report: Report, summaries: Sequence[Summary] = ()) -> str:
     return json.dumps(data, indent=1, ensure_ascii=False)
 
 
+def summary_fact_check(s: Summary, reports: Sequence[Report]) -> FactCheck:
+    """Check a saved summary against those of its reports (the report, a diff's base) still there.
+
+    When one of them is gone, a fresh check would flag every claim only that report supported,
+    so a claim is then flagged only if the check saved with the summary flagged it too.
+    """
+    fc = check(s.text, *reports)
+    wanted = {i for i in (s.report_id, s.base_report_id) if i}
+    if wanted <= {r.id for r in reports} or "unsupported" not in s.fact_check:
+        return fc
+    saved = {(c.get("kind"), c.get("value")) for c in s.fact_check["unsupported"]}
+    return FactCheck(
+        tuple(
+            replace(c, supported=c.supported or (c.kind, c.value) not in saved) for c in fc.claims
+        )
+    )
+
+
+def fact_check_note(fc: FactCheck, shown: str = f"marked {MARK}") -> str:
+    """One sentence on a fact check: how many claims to verify, or that all were found."""
+    if fc.unsupported:
+        return (
+            f"{len(fc.unsupported)} claim(s) are not in the scan data — verify them before "
+            f"acting on this summary. They are {shown} in the text."
+        )
+    if fc.claims:
+        return f"Fact check: all {len(fc.claims)} host, port and CVE claims are in the scan data."
+    return "Fact check: the summary names no host, port or CVE id."
+
+
+def _checks(
+    report: Report, summaries: Sequence[Summary], bases: Mapping[str, Report] | None
+) -> list[FactCheck]:
+    found = {**(bases or {}), report.id: report}
+    return [
+        summary_fact_check(
+            s, [found[i] for i in (s.base_report_id, s.report_id) if i and i in found]
+        )
+        for s in summaries
+    ]
+
+
+def _marked(
+    text: str, claims: Iterable[Claim], plain: Callable[[str], str], mark: Callable[[str], str]
+) -> str:
+    """``text`` with each claim's spans passed through ``mark`` and the rest through ``plain``."""
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted({span for c in claims for span in c.spans}):
+        if start < pos or end <= start:
+            continue  # overlapping spans: the first one wins
+        out += [plain(text[pos:start]), mark(text[start:end])]
+        pos = end
+    out.append(plain(text[pos:]))
+    return "".join(out)
+
+
+def _md_summary(s: Summary, fc: FactCheck) -> list[str]:
+    """A summary as a quote with its unsupported claims marked, then its fact-check box."""
+    body = _marked(
+        s.text,
+        fc.unsupported,
+        lambda t: "\n".join(md_escape(line) for line in t.split("\n")),
+        lambda t: f"**{MARK} {md_escape(t)}**",
+    )
+    lines = [f"> {line}" if line.strip() else ">" for line in body.split("\n")]
+    lines += ["", f"**{fact_check_note(fc)}**" if fc.unsupported else fact_check_note(fc)]
+    if fc.unsupported:
+        lines += ["", *(f"- {c.kind} {md_escape(c.value)}: {VERIFY}" for c in fc.unsupported)]
+    return lines
+
+
+def _html_summary(s: Summary, fc: FactCheck) -> str:
+    """A summary as preformatted text with its unsupported claims marked, then its box."""
+    e = html.escape
+    body = _marked(
+        s.text, fc.unsupported, e, lambda t: f'<mark title="{VERIFY}">{MARK} {e(t)}</mark>'
+    )
+    box = f"<p>{e(fact_check_note(fc))}</p>"
+    if fc.unsupported:
+        items = "".join(f"<li>{e(c.kind)} {e(c.value)}: {VERIFY}</li>" for c in fc.unsupported)
+        box = f'<div class="factcheck"><p><strong>{e(fact_check_note(fc))}</strong></p>'
+        box += f"<ul>{items}</ul></div>"
+    return f"<pre>{body}</pre>{box}"
+
+
 def _scripts(report: Report) -> Iterable[tuple[Host, Port | None, str, str]]:
     for h in report.hosts:
         for s in h.scripts:
@@ -108,8 +210,15 @@ def _host_status(h: Host) -> str:
     return "timed out (ports unknown)" if h.timed_out else h.status
 
 
-def report_markdown(report: Report, summaries: Sequence[Summary] = ()) -> str:
-    """A Markdown report: headline, summaries, hosts, open ports with risk, script output."""
+def report_markdown(
+    report: Report,
+    summaries: Sequence[Summary] = (),
+    bases: Mapping[str, Report] | None = None,
+) -> str:
+    """A Markdown report: headline, summaries and their fact checks, hosts, ports, scripts.
+
+    ``bases`` holds the earlier reports of diff summaries, by id, to check their claims against.
+    """
     e = md_escape
     lines = [
         f"# ScanScribe report {e(report.id)}",
@@ -128,11 +237,11 @@ def report_markdown(report: Report, summaries: Sequence[Summary] = ()) -> str:
     lines += ["", "## Executive summaries", ""]
     if not summaries:
         lines.append("No summary saved for this report.")
-    for s in summaries:
+    for s, fc in zip(summaries, _checks(report, summaries, bases), strict=True):
         lines += [
             f"### {e(s.model)}, {e(s.audience)} ({e(s.status)}, {_when(s.created_at)})",
             "",
-            *(f"> {e(line)}" if line.strip() else ">" for line in s.text.splitlines()),
+            *_md_summary(s, fc),
             "",
         ]
     lines += [
@@ -159,14 +268,14 @@ def report_markdown(report: Report, summaries: Sequence[Summary] = ()) -> str:
         for p in h.open_ports:
             r = port_risk(p, h)
             lines.append(
-                f"| {e(h.address)} | {p.label} | {e(p.service)} | {e(_service_text(p))} | "
+                f"| {e(h.address)} | {e(p.label)} | {e(p.service)} | {e(_service_text(p))} | "
                 f"{e(' '.join(p.cpe))} | {r.level} | {e(r.reason)} |"
             )
     lines += ["", "## Script output", ""]
     any_script = False
     for h, sp, sid, output in _scripts(report):
         any_script = True
-        where = f"{e(h.address)} {sp.label}" if sp is not None else f"{e(h.address)} (host)"
+        where = f"{e(h.address)} {e(sp.label)}" if sp is not None else f"{e(h.address)} (host)"
         lines += [f"### {where}: {e(sid)}", "", md_code(output), ""]
     if not any_script:
         lines.append("No script output.")
@@ -180,6 +289,8 @@ _CSS = (
     "pre{background:#f3f4f6;padding:8px;white-space:pre-wrap}"
     ".critical{color:#a40000;font-weight:bold}.high{color:#c2410c;font-weight:bold}"
     ".medium{color:#a16207}.low{color:#1d4ed8}.info{color:#4b5563}"
+    "mark{background:#fecaca;font-weight:bold}"
+    ".factcheck{border:2px solid #c2410c;background:#fff7ed;padding:0 1em;margin:0 0 1em}"
 )
 
 
@@ -196,8 +307,12 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], risk_col: int | N
     return "".join(out)
 
 
-def report_html(report: Report, summaries: Sequence[Summary] = ()) -> str:
-    """A standalone HTML report; every piece of scan data and summary text is escaped."""
+def report_html(
+    report: Report,
+    summaries: Sequence[Summary] = (),
+    bases: Mapping[str, Report] | None = None,
+) -> str:
+    """A standalone HTML report, escaped throughout; ``bases`` as for :func:`report_markdown`."""
     e = html.escape
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -221,10 +336,10 @@ def report_html(report: Report, summaries: Sequence[Summary] = ()) -> str:
     parts.append("<h2>Executive summaries</h2>")
     if not summaries:
         parts.append("<p>No summary saved for this report.</p>")
-    for s in summaries:
+    for s, fc in zip(summaries, _checks(report, summaries, bases), strict=True):
         parts.append(
             f"<h3>{e(s.model)}, {e(s.audience)} ({e(s.status)}, {_when(s.created_at)})</h3>"
-            f"<pre>{e(s.text)}</pre>"
+            + _html_summary(s, fc)
         )
     parts.append("<h2>Hosts</h2>")
     host_rows = []

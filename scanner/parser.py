@@ -80,6 +80,24 @@ def _int(value: str | None, default: int = 0) -> int:
         return default
 
 
+# The only protocols nmap writes for a <port> (its DTD says so); interned once, looked up per port.
+_PROTOCOLS = {p: sys.intern(p) for p in ("tcp", "udp", "sctp", "ip")}
+
+
+def _protocol(value: str) -> str:
+    """nmap's protocol keyword, lower-cased; anything else refuses the file (it becomes a label)."""
+    known = _PROTOCOLS.get(value) or _PROTOCOLS.get(value.lower())
+    if known is not None:
+        return known
+    # Name the value only when it is a plain word: a refusal message never quotes markup.
+    plain = value.isascii() and value.isalnum() and len(value) <= 16
+    shown = f'"{value}"' if plain else f"a {len(value)}-character value"
+    raise ImportRefused(
+        f"A port's protocol is {shown}; nmap only writes tcp, udp, sctp or ip there, so the file "
+        "was refused as hostile or damaged. Nothing was imported."
+    )
+
+
 # Elements that may sit inside a <port> (script output tables included). Any other element
 # starting while a port is open means the port has ended.
 _PORT_CHILDREN = frozenset(("state", "owner", "service", "cpe", "script", "elem", "table"))
@@ -176,7 +194,7 @@ class _Builder:
             host_ports.append(
                 make_port(
                     int(portid) if portid.isdigit() else 0,
-                    intern(pa.get("protocol", "tcp")),
+                    _protocol(pa.get("protocol", "tcp")),
                     intern(st.get("state", "unknown")) if st else "unknown",
                     intern(st.get("reason", "")) if st else "",
                     name,

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 from scanner import export
 from scanner.models import Host, Port, Report, Script
@@ -110,3 +111,60 @@ def test_csv_cells_cannot_start_a_spreadsheet_formula() -> None:
     hosts = list(csv.DictReader(io.StringIO(export.hosts_csv(report))))
     assert hosts[0]["hostnames"] == "'@SUM(1)"
     assert hosts[0]["address"] == "10.0.0.1"
+
+
+def fabricated_summary(**kw: Any) -> Summary:
+    fields: dict[str, Any] = {
+        "id": "sum-f",
+        "report_id": "rep-x",
+        "model": "mistral:7b",
+        "audience": "executive",
+        "text": "Host 10.0.0.1 runs Apache 2.4.49.\nPatch CVE-2099-0001 on 10.0.0.99 now.",
+        "status": "complete",
+        "created_at": 1.0,
+    }
+    fields.update(kw)
+    return Summary(**fields)
+
+
+def test_markdown_export_marks_invented_claims_and_lists_them_in_a_box() -> None:
+    md = export.report_markdown(hostile_report(), [fabricated_summary()])
+    assert "> Patch **⚠ CVE\\-2099\\-0001** on **⚠ 10.0.0.99** now." in md
+    assert "> Host 10.0.0.1 runs" in md, "a claim the scan supports is not marked"
+    assert "**2 claim(s) are not in the scan data — verify them before acting" in md
+    assert "- cve CVE\\-2099\\-0001: not in the scan data — verify" in md
+    assert "- host 10.0.0.99: not in the scan data — verify" in md
+
+
+def test_html_export_marks_invented_claims_and_lists_them_in_a_box() -> None:
+    page = export.report_html(hostile_report(), [fabricated_summary()])
+    mark = '<mark title="not in the scan data — verify">⚠ {}</mark>'
+    assert f"Patch {mark.format('CVE-2099-0001')} on {mark.format('10.0.0.99')} now." in page
+    assert "Host 10.0.0.1 runs" in page
+    box = page.split('<div class="factcheck">')[1].split("</div>")[0]
+    assert "2 claim(s) are not in the scan data" in box
+    assert "<li>cve CVE-2099-0001: not in the scan data — verify</li>" in box
+    assert "<li>host 10.0.0.99: not in the scan data — verify</li>" in box
+
+
+def test_a_summary_with_every_claim_in_the_scan_says_so() -> None:
+    fine = fabricated_summary(text="Fix 10.0.0.1 port 80.")
+    md = export.report_markdown(hostile_report(), [fine])
+    assert "⚠" not in md
+    assert "Fact check: all 2 host, port and CVE claims are in the scan data." in md
+
+
+def test_a_diff_summary_is_checked_against_its_earlier_report_even_once_it_is_gone() -> None:
+    earlier = Report(id="rep-old", hosts=(Host("10.0.0.7", ports=(Port(22, "tcp", "open"),)),))
+    diff_summary = fabricated_summary(
+        base_report_id="rep-old",
+        text="10.0.0.7 is gone and 10.0.0.98 is new.",
+        # What was checked when the summary was saved, with both reports there.
+        fact_check={"checked": 2, "unsupported": [{"kind": "host", "value": "10.0.0.98"}]},
+    )
+    with_base = export.report_markdown(hostile_report(), [diff_summary], {"rep-old": earlier})
+    base_gone = export.report_markdown(hostile_report(), [diff_summary])
+    for md in (with_base, base_gone):
+        assert "> 10.0.0.7 is gone and **⚠ 10.0.0.98** is new." in md
+        assert "- host 10.0.0.98: not in the scan data — verify" in md
+        assert "10.0.0.7:" not in md
