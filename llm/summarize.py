@@ -190,6 +190,8 @@ def prepare(
         created_at=now,
         updated_at=now,
         writer_pid=os.getpid(),
+        writer_machine=store.host.machine_id,
+        writer_boot=store.host.boot_id,
     )
     return SummaryRun(
         store, gateway, summary, prompt, reports, think=think, save_every_s=save_every_s
@@ -204,16 +206,24 @@ def summarize(
 
 
 def recover_summaries(store: Store, alive: Callable[[int], bool] = pid_alive) -> list[str]:
-    """Mark ``interrupted`` every streaming summary whose writer is gone; return their ids."""
+    """Mark ``interrupted`` every streaming summary whose writer is gone; return their ids.
+
+    Only this machine's summaries are judged (another machine sharing the store recovers its
+    own); one written in an earlier boot of this machine is gone whatever its pid says now.
+    """
     me = os.getpid()
+    host = store.host
     with _active_lock:
         active = set(_active)
     marked: list[str] = []
     for s in store.list_summaries():
         if s.status != "streaming" or s.id in active:
             continue
+        if not host.same_machine(s.writer_machine):
+            continue
         pid = s.writer_pid
-        if pid is not None and pid != me and alive(pid):
+        this_boot = host.same_boot(s.writer_machine, s.writer_boot)
+        if this_boot and pid is not None and pid != me and alive(pid):
             continue
         store.save_summary(
             dataclasses.replace(

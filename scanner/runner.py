@@ -26,11 +26,12 @@ from typing import IO, Protocol
 from config import Config
 from scanner import parser
 from scanner.errors import ImportRefused, NmapMissing, ScanError, TargetRefused
+from scanner.models import Report
 from scanner.nmapbin import install_hint, is_root, minimal_env
 from scanner.profiles import Profile, build_argv, get_profile
 from scanner.progress import parse_progress
 from scanner.targets import MAX_PORTS, Resolver, parse_ports, resolve_targets
-from store.base import NotFound, Store
+from store.base import NotFound, Store, StoreError, StoreUnavailable
 from store.records import JOB_ACTIVE, Job, new_id, pid_alive
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,15 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
 KILL_GRACE_S = 2.0
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+# A store that cannot be written (Firestore's outbox locked, a SQLite file another program holds)
+# is retried with a growing pause; a job's end is kept in memory meanwhile and never dropped.
+SAVE_RETRY_FIRST_S = 0.25
+SAVE_RETRY_MAX_S = 5.0
+# How long a worker keeps retrying a finished job's save before it takes the next job; what is
+# still unsaved then is retried every UNSAVED_RETRY_EVERY_S by an idle worker.
+FINAL_SAVE_DEADLINE_S = 30.0
+UNSAVED_RETRY_EVERY_S = 5.0
+PROGRESS_BACKOFF_MAX_S = 30.0
 
 # Jobs some runner of this process is handling; recover() must never touch them, even when it
 # runs on another runner instance (a rebuilt services object, a test).
@@ -168,8 +178,13 @@ class LocalRunner:
         resolver: Resolver | None = None,
         clock: Callable[[], float] = time.time,
         root: Callable[[], bool] = is_root,
+        *,
+        final_save_deadline_s: float = FINAL_SAVE_DEADLINE_S,
+        unsaved_retry_s: float = UNSAVED_RETRY_EVERY_S,
     ) -> None:
         self.store = store
+        self._final_save_deadline_s = final_save_deadline_s
+        self._unsaved_retry_s = unsaved_retry_s
         self._root = root
         self.config = config
         self._resolver = resolver
@@ -180,6 +195,10 @@ class LocalRunner:
         self._workers: list[threading.Thread] = []
         self._closed = False
         self._child_wall: dict[str, float] = {}
+        # Jobs (and their reports) that ended while the store could not be written.
+        self._unsaved: dict[str, tuple[Job, Report | None]] = {}
+        self._unsaved_lock = threading.Lock()
+        self._closing = threading.Event()
         atexit.register(self.shutdown)
 
     # -- the JobRunner interface -------------------------------------------------------------
@@ -208,6 +227,8 @@ class LocalRunner:
             owner=owner or self.config.user,
             created_at=self._clock(),
             runner_pid=os.getpid(),
+            runner_machine=self.store.host.machine_id,
+            runner_boot=self.store.host.boot_id,
         )
         handle = _Handle(job=job, argv=argv, timeout_s=self._timeout(prof))
         with self._lock:
@@ -237,8 +258,18 @@ class LocalRunner:
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job:
-        """The job as the store has it now."""
-        return self.store.get_job(job_id)
+        """The job as the store has it now (this runner's own copy while the store is down)."""
+        with self._unsaved_lock:
+            kept = self._unsaved.get(job_id)
+        if kept is not None:
+            return kept[0]
+        try:
+            return self.store.get_job(job_id)
+        except StoreUnavailable:
+            handle = self._handles.get(job_id)
+            if handle is None:
+                raise
+            return handle.job
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job has ended (or ``timeout`` seconds passed) and return it."""
@@ -264,24 +295,49 @@ class LocalRunner:
             handles = list(self._handles.values())
             for _ in self._workers:
                 self._queue.put(None)
+        self._closing.set()
         for handle in handles:
             self._stop(handle, "shutdown")
         for handle in handles:
             handle.done.wait(KILL_GRACE_S + 5)
+        self._retry_unsaved()
+        with self._unsaved_lock:
+            lost = sorted(self._unsaved)
+        if lost:
+            log.error("the store could not be written; the end of job(s) %s is lost", lost)
         atexit.unregister(self.shutdown)
 
+    def unsaved(self) -> list[str]:
+        """Ids of jobs that ended while the store could not be written (kept here meanwhile)."""
+        with self._unsaved_lock:
+            return sorted(self._unsaved)
+
     def recover(self) -> list[Job]:
-        """Mark jobs whose process died ``interrupted`` and kill their nmap groups."""
+        """Mark jobs whose process died ``interrupted`` and kill their nmap groups.
+
+        Only this machine's jobs are judged: another machine sharing the store runs its own. A
+        job from an earlier boot of this machine is dead, and its process ids now name other
+        processes, so nothing is signalled for it.
+        """
         recovered: list[Job] = []
         me = os.getpid()
+        host = self.store.host
         for job in self.store.list_jobs(statuses=JOB_ACTIVE):
             with _LIVE_LOCK:
                 if job.id in _LIVE_JOBS:
                     continue
-            owner_pid = job.runner_pid
-            if owner_pid and owner_pid != me and _alive_since(owner_pid, job.created_at):
+            if not host.same_machine(job.runner_machine):
                 continue
-            if job.pgid and job_nmap_alive(job):
+            this_boot = host.same_boot(job.runner_machine, job.runner_boot)
+            owner_pid = job.runner_pid
+            if (
+                this_boot
+                and owner_pid
+                and owner_pid != me
+                and _alive_since(owner_pid, job.created_at)
+            ):
+                continue
+            if this_boot and job.pgid and job_nmap_alive(job):
                 log.warning("killing nmap group %d left by job %s", job.pgid, job.id)
                 kill_group(job.pgid)
             job = replace(
@@ -320,7 +376,9 @@ class LocalRunner:
             error="Cancelled; nmap was stopped.",
         )
         self.store.save_job(job)
-        if job.pgid and job_nmap_alive(job):
+        # Another machine's nmap is stopped by its own runner when it reads the cancel.
+        mine = self.store.host.same_boot(job.runner_machine, job.runner_boot)
+        if mine and job.pgid and job_nmap_alive(job):
             kill_group(job.pgid)
         return job
 
@@ -339,7 +397,8 @@ class LocalRunner:
                     finished_at=self._clock(),
                     error=_STOP_MESSAGES[reason].format(timeout=int(handle.timeout_s)),
                 )
-                self.store.save_job(handle.job)
+                if not self._try_save(handle.job):
+                    self._keep(handle.job, None)
                 self._finish(handle)
                 return
         log.info("stopping job %s (%s)", handle.job.id, reason)
@@ -353,37 +412,109 @@ class LocalRunner:
         handle.done.set()
 
     def _work(self) -> None:
+        """Take jobs until shutdown. Nothing one job does may end this loop: a dead worker
+        would leave every later job queued for ever."""
         while True:
-            job_id = self._queue.get()
+            try:
+                job_id = self._queue.get(timeout=self._unsaved_retry_s)
+            except queue.Empty:
+                self._retry_unsaved()
+                continue
             if job_id is None:
                 return
-            handle = self._handles.get(job_id)
-            if handle is None or handle.done.is_set():
-                continue
             try:
-                self._run(handle)
+                self._work_on(job_id)
+                self._retry_unsaved()
             except Exception:
-                log.exception("job %s failed inside the runner", job_id)
-                self._save_final(
-                    handle,
-                    status="failed",
-                    error="The scan failed inside ScanScribe; the details are in the app's log.",
-                )
-            finally:
+                log.exception("the scan worker caught an error from job %s; it goes on", job_id)
+
+    def _work_on(self, job_id: str) -> None:
+        handle = self._handles.get(job_id)
+        if handle is None or handle.done.is_set():
+            return
+        try:
+            self._run(handle)
+        except Exception:
+            log.exception("job %s failed inside the runner", job_id)
+            self._save_final(
+                handle,
+                status="failed",
+                error="The scan failed inside ScanScribe; the details are in the app's log.",
+            )
+        finally:
+            try:
                 if handle.proc is not None and handle.proc.poll() is None:
                     kill_group(handle.proc.pid, handle.proc)
+            finally:
                 self._finish(handle)
 
-    def _save_final(self, handle: _Handle, **changes: object) -> None:
+    def _save_final(self, handle: _Handle, report: Report | None = None, **changes: object) -> None:
         handle.job = replace(handle.job, finished_at=self._clock(), eta_s=None, **changes)  # type: ignore[arg-type]
-        self.store.save_job(handle.job)
+        self._land(handle.job, report)
+
+    # -- riding out a store that cannot be written ---------------------------------------------
+    def _try_save(self, job: Job) -> bool:
+        """Save a job once; a store failure is logged, never raised (the job lives in memory)."""
+        try:
+            self.store.save_job(job)
+        except StoreError as exc:
+            log.warning("job %s: could not save its state (will retry): %s", job.id, exc)
+            return False
+        return True
+
+    def _land(self, job: Job, report: Report | None) -> None:
+        """Save a job's end (and its report) with retries; keep it for later if the store
+        stays unwritable past FINAL_SAVE_DEADLINE_S."""
+        deadline = time.monotonic() + self._final_save_deadline_s
+        delay = SAVE_RETRY_FIRST_S
+        while True:
+            try:
+                # The report first: a job marked done must name a report that exists.
+                if report is not None:
+                    self.store.save_report(report)
+                    report = None
+                self.store.save_job(job)
+                return
+            except StoreError as exc:
+                log.warning("job %s: could not save its end (will retry): %s", job.id, exc)
+            if time.monotonic() + delay > deadline or self._closing.wait(delay):
+                break
+            delay = min(delay * 2, SAVE_RETRY_MAX_S)
+        self._keep(job, report)
+
+    def _keep(self, job: Job, report: Report | None) -> None:
+        with self._unsaved_lock:
+            self._unsaved[job.id] = (job, report)
+        log.error(
+            "job %s: the store cannot be written; its end is kept in memory and retried every %g s",
+            job.id,
+            self._unsaved_retry_s,
+        )
+
+    def _retry_unsaved(self) -> None:
+        """Try once more to save every job end kept in memory."""
+        with self._unsaved_lock:
+            kept = list(self._unsaved.items())
+        for job_id, (job, report) in kept:
+            try:
+                if report is not None:
+                    self.store.save_report(report)
+                    with self._unsaved_lock:
+                        self._unsaved[job_id] = (job, None)
+                self.store.save_job(job)
+            except StoreError as exc:
+                log.warning("job %s: its end still cannot be saved: %s", job_id, exc)
+                continue
+            with self._unsaved_lock:
+                self._unsaved.pop(job_id, None)
+            log.info("job %s: its end is saved now", job_id)
 
     def _run(self, handle: _Handle) -> None:
         with handle.lock:
             if handle.stop_reason is not None:
                 return
             if self._cancelled_elsewhere(handle.job.id):
-                handle.job = self.get(handle.job.id)
+                handle.job = self.store.get_job(handle.job.id)
                 return
             handle.job = replace(handle.job, status="running", started_at=self._clock())
             spawned = time.monotonic()
@@ -408,7 +539,7 @@ class LocalRunner:
             handle.proc = proc
             # start_new_session makes nmap the leader of its own group: pgid == pid.
             handle.job = replace(handle.job, pid=proc.pid, pgid=proc.pid, runner_pid=os.getpid())
-            self.store.save_job(handle.job)
+            self._try_save(handle.job)
         timer = threading.Timer(handle.timeout_s, self._stop, (handle, "timeout"))
         timer.daemon = True
         timer.start()
@@ -431,7 +562,8 @@ class LocalRunner:
     def _read_output(self, handle: _Handle, stream: IO[bytes]) -> bytes:
         """Collect nmap's XML while turning its task progress into job updates (about 1/s)."""
         chunks: list[bytes] = []
-        last_save = 0.0
+        next_save = 0.0
+        backoff = PROGRESS_EVERY_S
         for line in stream:
             chunks.append(line)
             if b"<task" not in line:
@@ -442,20 +574,27 @@ class LocalRunner:
             handle.job = replace(
                 handle.job, progress=prog.percent, eta_s=prog.remaining_s, task=prog.task
             )
-            now = time.monotonic()
-            if now - last_save >= PROGRESS_EVERY_S:
-                last_save = now
-                if self._cancelled_elsewhere(handle.job.id):
-                    self._stop(handle, "cancelled")
-                else:
-                    self.store.save_job(handle.job)
+            if time.monotonic() < next_save:
+                continue
+            if self._cancelled_elsewhere(handle.job.id):
+                self._stop(handle, "cancelled")
+                saved = True
+            else:
+                saved = self._try_save(handle.job)
+            # A store that failed is asked again less and less often: each try may block for
+            # the store's whole timeout, and nmap's output must keep being read meanwhile.
+            backoff = PROGRESS_EVERY_S if saved else min(backoff * 2, PROGRESS_BACKOFF_MAX_S)
+            next_save = time.monotonic() + backoff
         return b"".join(chunks)
 
     def _cancelled_elsewhere(self, job_id: str) -> bool:
         """Whether another process recorded a cancel of this job (it shares the store)."""
         try:
-            return self.get(job_id).status == "cancelled"
+            return self.store.get_job(job_id).status == "cancelled"
         except NotFound:
+            return False
+        except StoreError as exc:
+            log.info("job %s: could not check for a cancel from elsewhere: %s", job_id, exc)
             return False
 
     def _conclude(self, handle: _Handle, data: bytes, returncode: int) -> None:
@@ -470,8 +609,8 @@ class LocalRunner:
             return
         if returncode != 0:
             try:
-                stored = self.get(handle.job.id)
-            except NotFound:
+                stored = self.store.get_job(handle.job.id)
+            except StoreError:
                 stored = handle.job
             if stored.status == "cancelled":  # cancelled from another process
                 handle.job = stored
@@ -504,9 +643,14 @@ class LocalRunner:
             return
         if not report.created_at:
             report = replace(report, created_at=self._clock())
-        self.store.save_report(report)
         self._save_final(
-            handle, status="done", progress=100.0, task="done", report_id=report.id, error=""
+            handle,
+            report,
+            status="done",
+            progress=100.0,
+            task="done",
+            report_id=report.id,
+            error="",
         )
         log.info("job %s done: report %s", job.id, report.id)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from scanner.models import Report, ReportSummary
+from store.identity import HostIdentity
 from store.records import Comparison, Job, Summary
 
 
@@ -35,6 +36,7 @@ class Store(Protocol):
     """Everything ScanScribe keeps. SQLite and Firestore both implement it."""
 
     backend: str
+    host: HostIdentity  # the machine and boot this handle runs on
 
     def describe(self) -> str:
         """Where the data lives, for System status."""

@@ -206,6 +206,7 @@ class FirestoreStore:
         self._make_client = make_client
         self._client_obj: Any = None
         self._outbox = outbox
+        self.host = outbox.host
         self.project = project
         self.emulator_host = emulator_host
         self.timeout_s = timeout_s

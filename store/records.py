@@ -48,6 +48,9 @@ class Job:
     pid: int | None = None
     pgid: int | None = None
     runner_pid: int | None = None
+    # The machine and boot of runner_pid and pgid: they name processes only there and then.
+    runner_machine: str = ""
+    runner_boot: str = ""
     report_id: str | None = None
     error: str = ""
 
@@ -73,6 +76,9 @@ class Summary:
     created_at: float = 0.0
     updated_at: float = 0.0
     writer_pid: int | None = None
+    # The machine and boot of writer_pid: it names a process only there and then.
+    writer_machine: str = ""
+    writer_boot: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from scanner.models import Report, ReportSummary
 from store.base import NotFound, StoreUnavailable
+from store.identity import HostIdentity, this_host
 from store.records import Comparison, Job, Summary
 from store.serialize import (
     hosts_from_json,
@@ -120,8 +121,10 @@ class SQLiteStore:
 
     backend = "sqlite"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, host: HostIdentity | None = None) -> None:
         self.path = Path(path)
+        # The machine and boot this handle runs on, recorded with jobs and summaries.
+        self.host = host or this_host(self.path.parent)
         self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
