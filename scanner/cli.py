@@ -19,6 +19,7 @@ from typing import Any
 
 import config as config_mod
 import services as services_mod
+from monitor import cli as monitor_cli
 from scanner import cli_reports
 from scanner.errors import NmapMissing, ScanError, TargetRefused
 from scanner.export import port_json
@@ -257,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_scan)
 
     cli_reports.register(sub)
+    monitor_cli.register(sub)
     return ap
 
 
