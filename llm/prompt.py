@@ -1,9 +1,12 @@
 """The prompt: a versioned system prompt plus a compact, fenced block of facts from a parsed report.
 
-Scan data is attacker-controlled (an HTTP title can read "IGNORE ALL PREVIOUS INSTRUCTIONS"), so
-every string from the scan is truncated, quoted as JSON and kept inside a delimited block that
-the system prompt declares to be data, never instructions. Large reports are condensed to fit the
-model's context window, and the block says what was left out. The model is given no tools.
+Scan data is attacker-controlled (an HTTP title can read "IGNORE ALL PREVIOUS INSTRUCTIONS", an
+imported file can put a line break in an address), so every string from the scan is truncated,
+quoted as JSON and kept inside a delimited block that the system prompt declares to be data,
+never instructions. Keywords and addresses that are one plain token (``tcp``, ``open``,
+``10.0.0.5``) are written bare to keep the prompt short; anything else in those places is quoted.
+Large reports are condensed to fit the model's context window, and the block says what was left
+out. The model is given no tools.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ _DIFF_TASK = (
 )
 _REPORT_TASK = "The SCAN DATA describes one scan. Summarize what it found and why it matters."
 
+# One token with no space, quote or bracket: it cannot start a line or close a quoted string.
+_PLAIN = re.compile(r"[\w.:/|%-]{1,80}", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -101,6 +106,11 @@ def quote(value: str, limit: int = BANNER_LIMIT) -> str:
     if len(text) > limit:
         text = text[:limit] + f"…[truncated {len(text) - limit} chars]"
     return json.dumps(text, ensure_ascii=False)
+
+
+def word(value: str) -> str:
+    """A keyword or address from the scan: bare when it is one plain token, else quoted."""
+    return value if _PLAIN.fullmatch(value) else quote(value, 80)
 
 
 @dataclass(frozen=True)
@@ -140,7 +150,7 @@ def _service(p: Port) -> str:
 
 
 def _port_line(p: Port, risk: RiskNote | None, indent: str = "  ") -> str:
-    line = f"{indent}port {p.port}/{p.protocol} {p.state} {_service(p)}".rstrip()
+    line = f"{indent}port {p.port}/{word(p.protocol)} {word(p.state)} {_service(p)}".rstrip()
     if risk is not None:
         line += f" risk={risk.level} reason={quote(risk.reason)}"
     return line
@@ -157,10 +167,10 @@ class _HostBlock:
 
 
 def _host_block(h: Host) -> _HostBlock:
-    head = f"host {h.address}"
+    head = f"host {word(h.address)}"
     if h.hostnames:
         head += " names=[" + ", ".join(quote(n, 80) for n in h.hostnames[:5]) + "]"
-    status = "timed-out (scan incomplete, do not call it clean)" if h.timed_out else h.status
+    status = "timed-out (scan incomplete, do not call it clean)" if h.timed_out else word(h.status)
     head += f" status={status}"
     if h.os_guess:
         head += f" os={quote(h.os_guess, 80)}"
@@ -184,7 +194,9 @@ def _host_block(h: Host) -> _HostBlock:
     for s in h.scripts:
         full.append(f"  host-script {quote(s.id, 40)}: {quote(s.output, SCRIPT_LIMIT)}")
         scripts += 1
-    return _HostBlock(h.address, rank, "\n".join(full), "\n".join(lite), len(h.open_ports), scripts)
+    return _HostBlock(
+        word(h.address), rank, "\n".join(full), "\n".join(lite), len(h.open_ports), scripts
+    )
 
 
 def _counts(report: Report) -> str:
@@ -210,7 +222,7 @@ def _counts(report: Report) -> str:
 def _report_head(report: Report, label: str = "report") -> str:
     targets = ", ".join(quote(t, 60) for t in report.targets[:LIST_LIMIT])
     return (
-        f"{label}: id={report.id} targets=[{targets}] "
+        f"{label}: id={word(report.id)} targets=[{targets}] "
         f"profile={quote(report.profile, 40)} scanned={_when(report.scanned_at)} "
         f"finished={_when(report.finished_at or report.created_at)} "
         f"complete={'yes' if report.complete else 'no (the scan was cut short)'}"
@@ -322,7 +334,7 @@ def build_prompt(
 ) -> Prompt:
     """The prompt for summarizing one report."""
     blocks = [_host_block(h) for h in report.hosts if h.status == "up" or h.timed_out]
-    down = [h.address for h in report.hosts if h.status != "up" and not h.timed_out]
+    down = [word(h.address) for h in report.hosts if h.status != "up" and not h.timed_out]
     head = [_report_head(report), _counts(report)]
     tail = []
     if down:
@@ -356,6 +368,10 @@ def _info(info: ServiceInfo) -> str:
     )
 
 
+def _where(address: str, port: int, protocol: str) -> str:
+    return f"{word(address)} port {port}/{word(protocol)}"
+
+
 def diff_lines(diff: ReportDiff, old: Report, new: Report) -> list[str]:
     """The changes between two reports as fact lines; the first line counts them."""
     lines = [
@@ -367,37 +383,39 @@ def diff_lines(diff: ReportDiff, old: Report, new: Report) -> list[str]:
     ]
     for entry in diff.new_hosts:
         h = new.host(entry.address)
-        lines.append("new " + _host_block(h).lite if h else f"new host {entry.address}")
+        lines.append("new " + _host_block(h).lite if h else f"new host {word(entry.address)}")
     for entry in diff.gone_hosts:
-        lines.append(f"gone host {entry.address} (up in the earlier scan, not in the later one)")
+        lines.append(
+            f"gone host {word(entry.address)} (up in the earlier scan, not in the later one)"
+        )
     for e in diff.opened:
         h, p = _find(new, e.address, e.port, e.protocol)
         risk = port_risk_note(p, h) if h and p else None
-        line = f"opened on {e.address} port {e.port}/{e.protocol} {_info(e.service)}"
-        line += f" (before: {e.state_before})"
+        line = f"opened on {_where(e.address, e.port, e.protocol)} {_info(e.service)}"
+        line += f" (before: {word(e.state_before)})"
         if risk is not None:
             line += f" risk={risk.level} reason={quote(risk.reason)}"
         lines.append(line)
     for e in diff.closed:
         lines.append(
-            f"closed on {e.address} port {e.port}/{e.protocol} {_info(e.service)}"
-            f" (now: {e.state_after})"
+            f"closed on {_where(e.address, e.port, e.protocol)} {_info(e.service)}"
+            f" (now: {word(e.state_after)})"
         )
     for e in diff.newly_scanned_open:
         lines.append(
-            f"open on {e.address} port {e.port}/{e.protocol} {_info(e.service)}"
+            f"open on {_where(e.address, e.port, e.protocol)} {_info(e.service)}"
             " (the earlier scan did not probe this port: found, not newly opened)"
         )
     for e in diff.not_rescanned:
         lines.append(
-            f"not scanned now on {e.address} port {e.port}/{e.protocol} {_info(e.service)}"
+            f"not scanned now on {_where(e.address, e.port, e.protocol)} {_info(e.service)}"
             " (open in the earlier scan; the later scan did not probe it: state unknown)"
         )
     for c in diff.changed:
         h, p = _find(new, c.address, c.port, c.protocol)
         risk = port_risk_note(p, h) if h and p else None
         line = (
-            f"changed on {c.address} port {c.port}/{c.protocol} before: {_info(c.before)} "
+            f"changed on {_where(c.address, c.port, c.protocol)} before: {_info(c.before)} "
             f"after: {_info(c.after)}"
         )
         if risk is not None:
@@ -405,7 +423,8 @@ def diff_lines(diff: ReportDiff, old: Report, new: Report) -> list[str]:
         lines.append(line)
     for address in diff.uncertain:
         lines.append(
-            f"uncertain host {address}: timed out in one of the scans, its ports were not compared"
+            f"uncertain host {word(address)}: timed out in one of the scans, its ports were "
+            "not compared"
         )
     return lines
 
@@ -448,5 +467,6 @@ def _line_address(line: str) -> str:
 
 
 def _line_rank(line: str) -> int:
-    m = re.search(r" risk=(\w+)", line)
-    return _LEVEL_RANK.get(m.group(1), 0) if m else 0
+    # The last one: the port's own risk follows every quoted value that could imitate it.
+    found = re.findall(r" risk=(\w+)", line)
+    return _LEVEL_RANK.get(found[-1], 0) if found else 0
