@@ -46,6 +46,8 @@ class Config:
     firestore_emulator_host: str | None = None
     firestore_timeout_s: float = 10.0
     password_hash: str | None = None
+    users_path: Path | None = None
+    session_idle_min: int = 60
     server_address: str = "127.0.0.1"
     user: str = "local"
 
@@ -144,6 +146,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
             "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or "
             "FIRESTORE_EMULATOR_HOST to a local emulator (host:port)."
         )
+    users_raw = env.get("SCANSCRIBE_USERS", "").strip()
     return Config(
         ollama_host=_ollama_host(env.get("OLLAMA_HOST", "")),
         store=store,
@@ -158,6 +161,8 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         firestore_emulator_host=emulator,
         firestore_timeout_s=_float(env, "SCANSCRIBE_FIRESTORE_TIMEOUT", 10.0, 0.5, 120.0),
         password_hash=env.get("SCANSCRIBE_PASSWORD_HASH", "").strip() or None,
+        users_path=Path(users_raw).expanduser() if users_raw else None,
+        session_idle_min=_int(env, "SCANSCRIBE_SESSION_IDLE_MIN", 60, 1, 7 * 24 * 60),
         server_address=env.get("STREAMLIT_SERVER_ADDRESS", "").strip() or "127.0.0.1",
         user=env.get("SCANSCRIBE_USER", "").strip() or env.get("USER", "") or "local",
     )

@@ -17,6 +17,7 @@ from store.base import Store, StoreError
 from store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
+    from auth import Directory, Gate, SessionStore, Throttle
     from llm.client import OllamaGateway
     from scanner.runner import LocalRunner
 
@@ -56,6 +57,34 @@ class Services:
         from llm.client import OllamaGateway
 
         return OllamaGateway.from_config(self.config)
+
+    @cached_property
+    def directory(self) -> Directory:
+        """Accounts, roles and the OIDC allowlist; a broken users file raises UsersFileError."""
+        from auth import Directory
+
+        return Directory(self.config.users_path, self.config.password_hash)
+
+    @cached_property
+    def gate(self) -> Gate:
+        """The authorization check and audit trail every state-changing action passes."""
+        from auth import Gate
+
+        return Gate(self.store, self.directory)
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        """Logged-in browser sessions of this process."""
+        from auth import SessionStore
+
+        return SessionStore(idle_s=self.config.session_idle_min * 60.0)
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        """Failed-login counts per account and client address."""
+        from auth import Throttle
+
+        return Throttle()
 
     def recover(self) -> None:
         """Start-up recovery: jobs and summaries left unfinished by a dead process are marked

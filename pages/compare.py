@@ -35,8 +35,10 @@ busy = run is not None and not run.finished
 
 if not reports:
     st.info("No report yet. Run a scan on the Scan page, or import nmap XML on the Reports page.")
-else:
+elif ui.can("compare"):
     comparison.start_form(svc, reports, busy)
+else:
+    st.caption("Your role can read saved comparisons; an analyst or admin can start new ones.")
 
 if "cmp_failure" in ss:
     st.error(ui.escape_md_keep_code(ss["cmp_failure"]))

@@ -6,7 +6,9 @@ import shutil
 
 import streamlit as st
 
+import actions
 import ui
+from auth import Forbidden
 from scanner.errors import ScanError
 from scanner.nmapbin import install_hint, is_root
 from store.base import StoreError
@@ -17,27 +19,26 @@ ui.page_guard()
 st.title("Scan")
 svc = ui.get_services()
 runner = svc.runner
-why_not = ui.access().scan_refusal()
-allowed = why_not is None
+who = ui.identity()
+allowed = ui.can("scan")
 nmap_found = shutil.which("nmap") is not None
 root = is_root()
 st.session_state.setdefault("scan_jobs", [])
 
-if why_not is not None:
-    st.error(why_not)
+if not allowed:
+    role = who.role if who else "no"
+    st.info(f"Your account has the {role} role: it can read reports but not start scans.")
 if not nmap_found:
     st.error(f"nmap is not installed. Install it with `{install_hint()}`, then reload.")
 
-request = scan_jobs.scan_form(svc.config.scope, root, disabled=not allowed or not nmap_found)
+request = scan_jobs.scan_form(svc.config.scope, root, disabled=not nmap_found) if allowed else None
 if request is not None:
     if not request.authorized:
         st.error("Tick “I am authorized to scan these targets” first; nothing was started.")
     else:
         try:
-            job = runner.submit(
-                request.targets, request.profile_id, request.ports, owner=ui.current_user()
-            )
-        except (ScanError, StoreError) as exc:
+            job = actions.start_scan(svc, who, request.targets, request.profile_id, request.ports)
+        except (ScanError, StoreError, Forbidden) as exc:
             # Refusals quote what was typed: escaped, so it can never become a link or markup.
             st.error(ui.escape_md(str(exc)))
         else:
@@ -50,5 +51,5 @@ except StoreError as exc:
     st.error(ui.escape_md_keep_code(str(exc)))
     st.stop()
 
-scan_jobs.jobs_panel(svc.store, runner, initial_active)
+scan_jobs.jobs_panel(svc, who, initial_active)
 scan_jobs.my_results(svc.store, st.session_state["scan_jobs"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+import actions
 import ui
+from auth import Forbidden
 from llm.errors import LLMError
 from scanner.nmapbin import find_nmap, install_hint, is_root
 
@@ -67,8 +69,12 @@ with st.container(border=True, key="status_store"):
             )
         else:
             st.caption("Nothing is waiting for Firestore.")
-        if st.button("Send pending records now", key="sync_outbox"):
-            result = svc.store.sync_outbox()  # type: ignore[attr-defined]
+        if ui.can("outbox.send") and st.button("Send pending records now", key="sync_outbox"):
+            try:
+                result = actions.send_outbox(svc, ui.identity())
+            except Forbidden as exc:
+                st.error(ui.escape_md_keep_code(str(exc)))
+                st.stop()
             if result.pending:
                 st.error(
                     ui.escape_md_keep_code(

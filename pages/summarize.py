@@ -39,14 +39,17 @@ with right:
 run: SummaryRun | None = ss.get("sum_run")
 busy = run is not None and not run.finished
 diff_ready = mode != "diff" or bool(ss.get("sum_base"))
-st.button(
-    "Summarize",
-    key="sum_go",
-    type="primary",
-    on_click=summary.start,
-    args=(svc,),
-    disabled=busy or not models or not diff_ready,
-)
+if ui.can("summarize"):
+    st.button(
+        "Summarize",
+        key="sum_go",
+        type="primary",
+        on_click=summary.start,
+        args=(svc,),
+        disabled=busy or not models or not diff_ready,
+    )
+else:
+    st.caption("Your role can read saved summaries; an analyst or admin can write new ones.")
 
 # -- this session's summary, then the saved ones ---------------------------------------------------
 if "sum_failure" in ss:

@@ -10,6 +10,7 @@ not in the scan data are marked in the text and listed in a box below it.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
@@ -22,6 +23,7 @@ from llm.factcheck import Claim, FactCheck, check
 from llm.mdsafe import escape_markdown
 from scanner.models import Host, Port, Report, host_frame, port_frame
 from scanner.risk import host_risk, port_risk
+from store.audit import AuditEvent
 from store.records import Job, Summary
 from store.serialize import record_to_dict, report_to_dict
 
@@ -445,3 +447,41 @@ def audit_table(jobs: Sequence[Job]) -> pd.DataFrame:
 def audit_csv(jobs: Sequence[Job]) -> str:
     """The audit table as CSV, with cells that could start a spreadsheet formula neutralised."""
     return _inert_csv(audit_table(jobs))
+
+
+AUDIT_EVENT_COLUMNS = (
+    "when",
+    "who",
+    "role",
+    "login",
+    "action",
+    "target",
+    "outcome",
+    "detail",
+    "from",
+)
+
+
+def audit_events_table(events: Sequence[AuditEvent]) -> pd.DataFrame:
+    """One row per audit event, newest first as given."""
+    import pandas as pd
+
+    rows = [
+        (_when(e.at), e.actor, e.role, e.method, e.action, e.target, e.outcome, e.detail, e.address)
+        for e in events
+    ]
+    return pd.DataFrame.from_records(rows, columns=list(AUDIT_EVENT_COLUMNS))
+
+
+def audit_events_csv(events: Sequence[AuditEvent]) -> str:
+    """The audit trail as CSV; typed names and targets cannot start a spreadsheet formula."""
+    return _inert_csv(audit_events_table(events))
+
+
+def audit_in_span(event: AuditEvent, span: object) -> bool:
+    """Whether an event falls in a (start date, end date) pair from a date picker (inclusive)."""
+    if not isinstance(span, tuple) or len(span) != 2:
+        return True  # the picker is mid-edit: one date chosen so far
+    start, end = span
+    day = dt.datetime.fromtimestamp(event.at).date()
+    return bool(start <= day <= end)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from scanner.models import Report, ReportSummary
+from store.audit import AuditEvent
 from store.identity import HostIdentity
 from store.records import Comparison, Job, Summary
 
@@ -98,6 +99,21 @@ class Store(Protocol):
 
     def list_comparisons(self) -> list[Comparison]:
         """Comparisons, newest first."""
+        ...
+
+    def append_audit(self, event: AuditEvent) -> None:
+        """Add one event to the append-only audit trail."""
+        ...
+
+    def list_audit(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events, newest first, filtered by who, what and when."""
         ...
 
     def close(self) -> None:

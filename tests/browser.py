@@ -51,8 +51,14 @@ def wait_http(url: str, deadline_s: float = 60.0) -> None:
 
 
 @contextmanager
-def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Run `streamlit run dashboard.py` on a free loopback port; yield its base URL."""
+def streamlit_server(
+    env: dict[str, str], log_path: Path, address: str = "127.0.0.1"
+) -> Iterator[str]:
+    """Run `streamlit run dashboard.py` bound to ``address``; yield its loopback base URL.
+
+    Bound to 0.0.0.0 it is exposed as a team would serve it; the tests still reach it through
+    127.0.0.1 only.
+    """
     port = free_port()
     full_env = {**os.environ, **env}
     full_env.pop("CI", None)  # the app itself never reads CI; keep its environment ordinary
@@ -65,7 +71,7 @@ def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
                 "run",
                 "dashboard.py",
                 "--server.address",
-                "127.0.0.1",
+                address,
                 "--server.port",
                 str(port),
                 "--server.headless",

@@ -9,7 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import actions
 import ui
+from auth import Forbidden
 from llm.client import ModelInfo
 from llm.compare import (
     MAX_MODELS,
@@ -21,8 +23,6 @@ from llm.compare import (
     check_models,
     is_running,
     limits_from_env,
-    load_subject,
-    set_verdict,
 )
 from llm.compare_tables import (
     claim_rows,
@@ -53,17 +53,18 @@ STATUS_NOTES = {
 def _start(svc: Services, params: dict[str, Any]) -> None:
     """Button callback: start a comparison run and look at it, or keep why it could not start."""
     ss = st.session_state
+    who = ui.identity()
     run = ui.start_run(
         "cmp_failure",
-        lambda: ComparisonRun(
-            svc.llm,
-            svc.store,
-            load_subject(svc.store, params["report"], params["base"]),
+        lambda: actions.start_comparison(
+            svc,
+            who,
+            params["report"],
+            params["base"],
             params["models"],
             params["audience"],
             warmup=params["warmup"],
-            owner=ui.current_user(),
-        ).start(),
+        ),
     )
     if run is not None:
         ss["cmp_run"] = run
@@ -216,7 +217,10 @@ def show(store: Store, comp: Comparison) -> None:
     """A finished (or saved) comparison: answers, metrics, fact checks, coverage, verdict."""
     answers(store, comp)
     scores(comp)
-    verdict(store, comp)
+    if ui.can("verdict"):
+        verdict(store, comp)
+    elif comp.winner:
+        st.caption(f"Verdict: {escape_markdown(comp.winner)}")
 
 
 def answers(store: Store, comp: Comparison) -> None:
@@ -312,8 +316,10 @@ def verdict(store: Store, comp: Comparison) -> None:
     note = st.text_area("Note (optional)", key="cmp_note", max_chars=2000)
     if st.button("Save verdict", key="cmp_save", disabled=winner is None):
         try:
-            judged = set_verdict(store, comp.id, str(winner), note)
-        except (StoreError, ValueError) as exc:
+            judged = actions.save_verdict(
+                ui.get_services(), ui.identity(), comp.id, str(winner), note
+            )
+        except (StoreError, ValueError, Forbidden) as exc:
             st.error(ui.escape_md_keep_code(f"The verdict was not saved: {exc}"))
         else:
             choice = "a tie" if judged.winner == TIE else escape_markdown(str(judged.winner))

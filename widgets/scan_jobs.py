@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
+import actions
 import ui
+from auth import Forbidden, Identity, role_allows
 from config import Network
 from scanner.models import Host, Report, host_frame
 from scanner.profiles import PROFILES
-from scanner.runner import JobRunner
 from store.base import Store, StoreError
 from store.records import JOB_ACTIVE, Job
+
+if TYPE_CHECKING:
+    from services import Services
 
 RECENT_JOBS = 10
 
@@ -66,15 +71,22 @@ def scan_form(scope: tuple[Network, ...], root: bool, disabled: bool) -> ScanReq
 
 
 # -- running and recent jobs -----------------------------------------------------------------------
-def jobs_panel(store: Store, runner: JobRunner, initial_active: set[str]) -> None:
+def jobs_panel(svc: Services, who: Identity | None, initial_active: set[str]) -> None:
     """The running and recent jobs, redrawn every second while a job was running at page load."""
     # Wrapped on each call, not at import: whether to poll depends on this run's jobs.
     panel = st.fragment(_jobs_panel, run_every=1.0 if initial_active else None)
-    panel(store, runner, initial_active)
+    panel(svc, who, initial_active)
 
 
-def _jobs_panel(store: Store, runner: JobRunner, initial_active: set[str]) -> None:
+def _may_cancel(who: Identity | None, job: Job) -> bool:
+    if who is None:
+        return False
+    return role_allows(who.role, "cancel" if job.owner == who.name else "cancel.any")
+
+
+def _jobs_panel(svc: Services, who: Identity | None, initial_active: set[str]) -> None:
     """Live progress of every running job, a Cancel button each, and the recent jobs table."""
+    store = svc.store
     jobs = store.list_jobs(limit=RECENT_JOBS)
     active = [j for j in jobs if j.status in JOB_ACTIVE]
     st.subheader("Running")
@@ -84,9 +96,13 @@ def _jobs_panel(store: Store, runner: JobRunner, initial_active: set[str]) -> No
         with st.container(border=True, key=f"job_{job.id}"):
             st.text(f"{job.profile} · {' '.join(job.targets)} · {job.id}")
             st.progress(min(100, max(0, int(job.progress))), text=ui.escape_md(progress_line(job)))
-            if st.button("Cancel", key=f"cancel_{job.id}"):
-                runner.cancel(job.id)
-                st.rerun()
+            if _may_cancel(who, job) and st.button("Cancel", key=f"cancel_{job.id}"):
+                try:
+                    actions.cancel_scan(svc, who, job.id)
+                except (Forbidden, StoreError) as exc:
+                    st.error(ui.escape_md_keep_code(str(exc)))
+                else:
+                    st.rerun()
     if {j.id for j in active} != initial_active:
         # A job started or ended: a full rerun shows its report and starts or stops polling.
         st.rerun()
