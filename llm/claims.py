@@ -25,8 +25,9 @@ _HEX6 = r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
 _IPV6_BRACKET = re.compile(rf"\[({_HEX6})\](?::(\d{{1,5}})(?![\w:]|\.\d))?")
 _IPV6 = re.compile(rf"(?<![\w:.\[])({_HEX6})(?![\w:])(?:/(\d{{1,3}})(?![\w/]))?")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# A name right after "scheme://" is a URL's host; after any other "/" it is part of a path.
 _HOSTNAME = re.compile(
-    rf"(?<![\w@.\-/])((?:{_LABEL}\.)+[A-Za-z][A-Za-z0-9-]{{0,61}}[A-Za-z0-9])"
+    rf"(?:(?<=://)|(?<![\w@.\-/]))((?:{_LABEL}\.)+[A-Za-z][A-Za-z0-9-]{{0,61}}[A-Za-z0-9])"
     r"(?![\w-]|\.[A-Za-z0-9])(?::(\d{1,5})(?![\w:]|\.\d))?"
 )
 _SINGLE = r"[A-Za-z][A-Za-z0-9-]{0,62}"
@@ -109,11 +110,13 @@ _PROTO_PORT = re.compile(
 _SCAN_BEFORE = re.compile(
     r"(?:scann(?:ed|ing)|prob(?:ed|ing)|cover(?:ed|ing|s)?|swept|sweep(?:ing)?(?:\s+of)?|"
     r"checked|checking|scans?\s+(?:of|on|over|across|covering)|range(?:\s+of)?)"
-    r"\s+(?:all\s+|the\s+)*(?:(?:tcp|udp|sctp)\s+)?(?:ports?\s+)?(?:ranges?\s+)?$",
+    r"\s+(?:all\s+|the\s+)*(?:(?:tcp|udp|sctp)\s+)?(?:ports?\s+)?(?:ranges?\s+)?$"
+    r"|\bscan\s*\(\s*$",
     re.IGNORECASE,
 )
 _SCAN_AFTER = re.compile(
-    r"\s*(?:(?:were|was|are|is|have\s+been|has\s+been|got|being)\s+)?(?:all\s+|fully\s+)?"
+    r"\s*(?:(?:on|of|across|at|for)\s+(?:[^\s;,]+\s+){1,3}?)?"
+    r"(?:(?:were|was|are|is|have\s+been|has\s+been|got|being)\s+)?(?:all\s+|fully\s+)?"
     r"(?:scanned|probed|covered|swept|checked|in\s+scope)\b",
     re.IGNORECASE,
 )
@@ -121,7 +124,7 @@ _CLAUSE_END = re.compile(
     r"[.!?](?=\s|$)|[;\n]|,?\s+(?:while|whereas|but|although|though|however)\b", re.IGNORECASE
 )
 _TIE_LINK = re.compile(
-    r"\s*(?:\([^()]*\)\s*)?,?\s*"
+    r"\s*\)?\s*(?:\([^()]*\)\s*)?,?\s*"
     r"(?:(?:is|are|was|were|remains?|stays?)\s+(?:also\s+|only\s+|still\s+)?)?"
     r"(?:(?:open|closed|filtered|unfiltered|listening|exposed|reachable|answering|running|served|"
     r"available|enabled|reported|found)\s+)?(?:only\s+)?(?:on|at|of|for|from|by|via)\s+"
@@ -233,9 +236,17 @@ def tie_link(between: str) -> bool:
     return _TIE_LINK.fullmatch(between) is not None
 
 
-def joined(between: str) -> bool:
-    """True when two hosts are one list: "10.0.0.5 and 10.0.0.6", "10.0.0.5 (web01)"."""
-    return _JOINED.fullmatch(between) is not None
+def separator(between: str) -> str | None:
+    """How two host mentions are joined into one list, or None when they are not.
+
+    "and" (also "or", "&", "as well as"), "paren" for "10.0.0.5 (web01)", "comma" for a bare
+    comma, which only continues a list that an "and" closes.
+    """
+    if _JOINED.fullmatch(between) is None:
+        return None
+    if re.search(r"\b(?:and|or|plus|as\s+well\s+as)\b|&", between, re.IGNORECASE):
+        return "and"
+    return "paren" if "(" in between or ")" in between else "comma"
 
 
 def _is_version(
@@ -297,8 +308,10 @@ class _Finder:
 def _ports(text: str, f: _Finder) -> None:
     """Port numbers: 22/tcp, tcp/22, "ports 22, 80 and 8000-8100", ranges by both ends."""
 
-    def emit(items: list[tuple[re.Match[str], int]], start: int, end: int, proto: str) -> None:
-        scanned = _scan_context(text, start, end)
+    def emit(
+        items: list[tuple[re.Match[str], int]], start: int, end: int, proto: str, ranged: bool
+    ) -> None:
+        scanned = ranged or _scan_context(text, start, end)
         for m, base in items:
             lo, hi = m.group(1), m.group(2)
             if scanned:
@@ -320,7 +333,7 @@ def _ports(text: str, f: _Finder) -> None:
                 text, m.start(first), m.end(first + 1) if m.group(first + 1) else m.end(first)
             )
             if item is not None:
-                emit([(item, 0)], m.start(), m.end(), m.group(proto_group).lower())
+                emit([(item, 0)], m.start(), m.end(), m.group(proto_group).lower(), False)
     for m in _PORT_WORDS.finditer(text):
         base = m.start(2)
         items = [
@@ -328,7 +341,9 @@ def _ports(text: str, f: _Finder) -> None:
             for i in _ITEM.finditer(m.group(2))
             if f.free(base + i.start(), base + i.end())
         ]
-        emit(items, m.start(), m.end(), (m.group(1) or "").lower())
+        # "the port range 1-1024" names what the scan covered, whatever the verb.
+        ranged = "range" in m.group(0).lower()
+        emit(items, m.start(), m.end(), (m.group(1) or "").lower(), ranged)
 
 
 def mentions(

@@ -31,8 +31,8 @@ from llm.claims import (
     clause_bounds,
     cve_id,
     ipv4_address,
-    joined,
     mentions,
+    separator,
     tie_link,
 )
 from scanner.models import Report
@@ -324,26 +324,35 @@ def _tied_hosts(text: str, port: Mention, hosts: list[Mention]) -> list[Mention]
     """The hosts a port mention's clause ties it to, or none.
 
     "22/tcp on 10.0.0.5" (a linking word after the port) comes first, then the nearest host
-    before the port ("10.0.0.5 runs SSH on 22/tcp"), then the first one after it. A list of hosts
-    ("10.0.0.5 and 10.0.0.6 expose port 22") ties the port to each of them.
+    before the port ("10.0.0.5 runs SSH on 22/tcp"); a host later in the clause with no linking
+    word ("the scan (ports 1-1024) found ... on 10.0.0.5") is too loose a tie. A list of hosts
+    ("10.0.0.5, 10.0.0.6 and 10.0.0.9 expose port 22") ties the port to each of them; a bare
+    comma ("Unlike 10.0.0.5, 10.0.0.6 exposes port 53") does not make a list.
     """
     after = [h for h in hosts if h.span[0] >= port.group_end]
     before = [h for h in hosts if h.span[1] <= port.span[0]]
     if after and tie_link(text[port.group_end : after[0].span[0]]):
-        run = [after[0]]
+        # Forward, commas are kept only up to the last "and": "on A, B and C".
+        run, kept = [after[0]], 1
         for h in after[1:]:
-            if not joined(text[run[-1].span[1] : h.span[0]]):
+            kind = separator(text[run[-1].span[1] : h.span[0]])
+            if kind is None:
                 break
             run.append(h)
-        return run
+            if kind != "comma":
+                kept = len(run)
+        return run[:kept]
     if before:
-        run = [before[-1]]
+        # Backward, from the host nearest the port: a comma continues the list after an "and".
+        run, listed = [before[-1]], False
         for h in reversed(before[:-1]):
-            if not joined(text[h.span[1] : run[-1].span[0]]):
+            kind = separator(text[h.span[1] : run[-1].span[0]])
+            if kind is None or (kind == "comma" and not listed):
                 break
+            listed = listed or kind == "and"
             run.append(h)
         return run
-    return after[:1]
+    return []
 
 
 def _host_label(host: Mention) -> str:
