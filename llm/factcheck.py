@@ -47,7 +47,7 @@ _SUBNET_PREFIX = {4: 24, 6: 64}
 _PROTOCOLS = ("tcp", "udp", "sctp")
 _SPEC_PREFIX = {"T": "tcp", "U": "udp", "S": "sctp"}
 _UDP_SCANS = frozenset({"-sU"})
-_TCP_SCANS = frozenset({"-sS", "-sT", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX", "-sV"})
+_TCP_SCANS = frozenset({"-sS", "-sT", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX"})
 _WORD = re.compile(r"[A-Za-z][\w+-]*")
 
 
@@ -149,21 +149,29 @@ def _port_spec(spec: str, protocols: tuple[str, ...]) -> list[tuple[str, int, in
     return ranges
 
 
+def _field(entry: Any, name: str) -> Any:
+    return entry.get(name) if isinstance(entry, Mapping) else getattr(entry, name, None)
+
+
 def _ranges_from_scaninfo(info: Any) -> list[tuple[str, int, int]]:
-    """Ranges from nmap's ``<scaninfo protocol=... services=...>``, as a list or a mapping."""
+    """Ranges from nmap's ``<scaninfo protocol=... services=...>`` entries.
+
+    Entries may be mappings or objects with ``protocol`` and ``services``; a single mapping of
+    protocol to services (``{"tcp": "1-1024"}``) is read too.
+    """
     if isinstance(info, Mapping):
         info = (
             [info]
             if "services" in info
             else [{"protocol": k, "services": v} for k, v in info.items()]
         )
-    if not isinstance(info, list):
+    if not isinstance(info, list | tuple):
         return []
     ranges: list[tuple[str, int, int]] = []
     for entry in info:
-        if isinstance(entry, Mapping) and isinstance(entry.get("services"), str):
-            proto = str(entry.get("protocol", "tcp")).lower()
-            ranges += _port_spec(entry["services"], (proto,))
+        services, protocol = _field(entry, "services"), _field(entry, "protocol") or "tcp"
+        if isinstance(services, str):
+            ranges += _port_spec(services, (str(protocol).lower(),))
     return ranges
 
 
@@ -183,7 +191,9 @@ def _ranges_from_args(args: str) -> list[tuple[str, int, int]]:
 
 def scanned_ranges(report: Report) -> list[tuple[str, int, int]]:
     """The (protocol, first, last) port ranges the scan asked for, as far as the report says."""
-    ranges = _ranges_from_scaninfo(report.extra.get("scaninfo"))
+    # The report model may carry scaninfo as a field; imports before that keep it in ``extra``.
+    info = getattr(report, "scaninfo", None) or report.extra.get("scaninfo")
+    ranges = _ranges_from_scaninfo(info)
     if not ranges and report.args:
         ranges = _ranges_from_args(report.args)
     profile = PROFILES.get(report.profile)

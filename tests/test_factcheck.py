@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from llm.factcheck import FactCheck, check
+from llm.factcheck import FactCheck, check, scanned_ranges
 from scanner.models import Host, Port, Report, Script
 from tests.fixtures_ollama import sample_report
 
@@ -100,6 +100,114 @@ def test_the_check_round_trips_through_its_stored_form() -> None:
         {"kind": "host", "value": "10.0.0.99"},
         {"kind": "port", "value": "9999"},
     ]
+
+
+def test_scanned_ranges_target_networks_and_version_numbers_are_not_claims_of_hosts(
+    report: Report,
+) -> None:
+    scanned = replace(
+        report,
+        args="nmap -sT -p 1-1024 -oX - 10.0.0.0/24",
+        hosts=(
+            *report.hosts,
+            Host(
+                "10.0.0.9",
+                ports=(Port(8443, "tcp", "open", product="Tomcat", extrainfo="OpenJDK 11.0.12.7"),),
+            ),
+        ),
+    )
+    text = (
+        "Ports 1-1024 were scanned on the target 10.0.0.0/24. 10.0.0.9 runs OpenJDK "
+        "11.0.12.7, which should be upgraded to 11.0.20.1."
+    )
+    fc = check(text, scanned)
+    assert fc.unsupported == ()
+    assert _ok(fc) == {("port", "1-1024"), ("host", "10.0.0.0/24"), ("host", "10.0.0.9")}
+    # Claims of a wider scan are still flagged.
+    wider = check("Ports 1-65535 were scanned on 10.0.0.0/16.", scanned)
+    assert _flags(wider) == {("port", "1-65535"), ("host", "10.0.0.0/16")}
+
+
+def test_both_ends_of_a_port_range_are_checked(report: Report) -> None:
+    assert _flags(check("Ports 22-3389 are open on 10.0.0.5.", report)) == {
+        ("port", "10.0.0.5:3389")
+    }
+    assert _flags(check("Ports 22\u20133389 are open.", report)) == {("port", "3389")}
+    assert check("Ports 22-80 are open on 10.0.0.5.", report).unsupported == ()
+
+
+def test_ports_written_after_bracketed_ipv6_addresses_and_host_names_are_checked() -> None:
+    r = Report(
+        id="v6",
+        hosts=(
+            Host("::1", addrtype="ipv6", ports=(Port(3306, "tcp", "open"),)),
+            Host("10.0.0.6", hostnames=("db.corp.example",), ports=(Port(5432, "tcp", "open"),)),
+        ),
+    )
+    text = "MySQL on [::1]:3306 and [::1]:3307; PostgreSQL on db.corp.example:5432 and :3306."
+    fc = check(text.replace(" and :3306", " and db.corp.example:3306"), r)
+    assert _flags(fc) == {("port", "[::1]:3307"), ("port", "db.corp.example:3306")}
+    assert {("port", "[::1]:3306"), ("port", "db.corp.example:5432")} <= _ok(fc)
+
+
+def test_cve_ids_written_with_typographic_dashes_are_checked(report: Report) -> None:
+    nb, en = "\u2011", "\u2013"
+    fc = check(f"CVE{nb}2021{nb}41773 is confirmed; CVE{en}2021{en}42013 is not.", report)
+    assert _ok(fc) == {("cve", "CVE-2021-41773")}
+    assert _flags(fc) == {("cve", "CVE-2021-42013")}
+
+
+def test_zero_padded_addresses_are_read_as_the_address_they_pad(report: Report) -> None:
+    fc = check("010.0.0.99 and 010.000.000.005 answered.", report)
+    assert _flags(fc) == {("host", "10.0.0.99")}
+    assert _ok(fc) == {("host", "10.0.0.5")}
+
+
+def test_host_names_in_any_case_and_single_label_names_are_checked(report: Report) -> None:
+    text = (
+        "WEB01.CORP.EXAMPLE and Web01.Corp.Example (web01) are fine; DB02.Corp.Example, the "
+        "server db03 and 10.0.0.99 (FILESRV01) are not in the scan."
+    )
+    fc = check(text, report)
+    assert _ok(fc) == {("host", "web01.corp.example"), ("host", "web01")}
+    assert _flags(fc) == {
+        ("host", "db02.corp.example"),
+        ("host", "db03"),
+        ("host", "10.0.0.99"),
+        ("host", "filesrv01"),
+    }
+
+
+def test_a_port_open_on_another_host_is_flagged_for_the_host_the_sentence_names(
+    report: Report,
+) -> None:
+    # 22 is open on 10.0.0.5 only, 53 on 10.0.0.6 only.
+    fc = check("10.0.0.6 accepts SSH on port 22. Port 53 is open on 10.0.0.5.", report)
+    assert _flags(fc) == {("port", "10.0.0.6:22"), ("port", "10.0.0.5:53")}
+    fc = check("Both 10.0.0.5 and 10.0.0.6 run SSH on 22/tcp.", report)
+    assert _flags(fc) == {("port", "10.0.0.6:22")}
+    fine = "10.0.0.5 runs SSH on port 22, while 10.0.0.6 (DNS) answers on udp/53."
+    assert check(fine, report).unsupported == ()
+    assert check("Unlike 10.0.0.5, 10.0.0.6 answers on port 53.", report).unsupported == ()
+
+
+def test_cve_ids_known_beyond_the_scan_output_are_an_input(report: Report) -> None:
+    text = "Apache 2.4.49 on 10.0.0.5 is also exposed to CVE-2021-42013."
+    assert _flags(check(text, report)) == {("cve", "CVE-2021-42013")}
+    assert check(text, report, cves=["CVE-2021-42013"]).unsupported == ()
+
+
+def test_scanned_ports_come_from_scaninfo_else_the_nmap_arguments_else_the_profile() -> None:
+    base = Report(id="r", hosts=(Host("10.0.0.5", ports=(Port(53, "udp", "open"),)),))
+    scaninfo = replace(base, extra={"scaninfo": [{"protocol": "udp", "services": "53,161-162"}]})
+    assert scanned_ranges(scaninfo) == [("udp", 53, 53), ("udp", 161, 162)]
+    args = replace(base, args="nmap -sS -sU -p T:1-1024,U:53 10.0.0.5")
+    assert scanned_ranges(args) == [("tcp", 1, 1024), ("udp", 53, 53)]
+    assert scanned_ranges(replace(base, args="nmap -p- 10.0.0.5")) == [("tcp", 1, 65535)]
+    assert scanned_ranges(replace(base, args="nmap --top-ports 100 10.0.0.5")) == []
+    assert scanned_ranges(replace(base, profile="full-tcp")) == [("tcp", 1, 65535)]
+    assert check("UDP ports 161-162 were probed.", scaninfo).unsupported == ()
+    assert _flags(check("TCP ports 161-162 were probed.", scaninfo)) == {("port", "161-162")}
 
 
 # --- The labelled set: precision and recall of the flags ------------------------------------
