@@ -110,7 +110,9 @@ def chromium_page(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS + (extra_args or []), headless=True
         )
         try:
-            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            # A context of its own, so a test can open a second tab that shares its cookies.
+            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+            page = context.new_page()
             yield page
         finally:
             browser.close()

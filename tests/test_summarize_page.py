@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import auth
 import ui
+from auth.users import add_user, edit_users
 from scanner.models import Host, Port, Report, Script
 from store.sqlite import SQLiteStore
 from tests.ollama_double import ModelScript, OllamaDouble
@@ -210,16 +211,82 @@ def test_a_model_removed_before_the_click_says_which_pull_to_run(
 
 
 def test_the_summary_records_who_asked_for_it(
-    page_env: SQLiteStore, ollama_double: OllamaDouble, monkeypatch: pytest.MonkeyPatch
+    page_env: SQLiteStore,
+    ollama_double: OllamaDouble,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("SCANSCRIBE_PASSWORD_HASH", auth.hash_password("open sesame 123"))
+    users = tmp_path / "users.toml"
+    edit_users(users, lambda u: add_user(u, "ana", "analyst", "open sesame 123"))
+    monkeypatch.setenv("SCANSCRIBE_USERS", str(users))
     monkeypatch.setenv("SCANSCRIBE_USER", "service-account")
     ui._services.clear()
     ollama_double.models["llama3.2:latest"] = ModelScript(answer="Host 10.0.0.5 is up.")
     at = AppTest.from_file(PAGE, default_timeout=30)
-    at.session_state["auth_user"] = "ana"  # logged in with the password as "ana"
+    # Logged in as "ana" through the login endpoint, which created this session.
+    at.session_state["_auth_cookie"] = ui._services().sessions.create("ana", "password")
     at.run()
     at.button(key="sum_go").click().run()
     assert not at.exception, at.exception
     (saved,) = page_env.list_summaries("r1")
     assert saved.owner == "ana"
+
+
+DAY = 86_400.0
+
+
+def _scan(rid: str, targets: tuple[str, ...], started: float, **kw: object) -> Report:
+    """A report of ``targets`` whose scan ran at ``started``."""
+    base = _report(rid, created=kw.pop("created", started))  # type: ignore[arg-type]
+    return replace(base, targets=targets, started_at=started, **kw)  # type: ignore[arg-type]
+
+
+def test_changing_the_report_resets_the_earlier_report(
+    page_env: SQLiteStore, ollama_double: OllamaDouble
+) -> None:
+    now = time.time()
+    ollama_double.models["llama3.2:latest"] = ModelScript(answer="Port 23 is open.")
+    page_env.save_report(_scan("r-web-old", ("10.0.0.0/24",), now - 7 * DAY))
+    page_env.save_report(_scan("r-lab", ("192.0.2.0/24",), now - DAY))
+    # A 2016 scan of the lab imported just now: newest import, oldest scan.
+    page_env.save_report(
+        _scan("r-lab-2016", ("192.0.2.0/24",), 1_460_000_000.0, created=now, profile="")
+    )
+    page_env.save_report(_scan("r-lab-later", ("192.0.2.7",), now - 3600))
+    at = _page()
+    at.radio(key="sum_mode").set_value("diff").run()
+    assert at.selectbox(key="sum_report").value == "r1"
+    assert at.selectbox(key="sum_base").value == "r-web-old"
+    assert at.selectbox(key="sum_base").options == [
+        at.selectbox(key="sum_base").format_func("r-web-old")
+    ]
+
+    at.selectbox(key="sum_report").set_value("r-lab").run()
+    assert not at.exception
+    base = at.selectbox(key="sum_base")
+    # Only older scans of overlapping targets: not the web scan, not the later lab scan.
+    assert base.value == "r-lab-2016"
+    assert [o.rsplit("(", 1)[1].rstrip(")") for o in base.options] == ["r-lab-2016"]
+    warning = "\n".join(w.value for w in at.warning)
+    assert "the profiles differ" in warning
+
+    at.button(key="sum_go").click().run()
+    assert not at.exception
+    (saved,) = page_env.list_summaries("r-lab")
+    assert (saved.report_id, saved.base_report_id) == ("r-lab", "r-lab-2016")
+    # The summary names both reports with their targets and scan times.
+    assert saved.compares.startswith(
+        "changes from r-lab-2016 (192.0.2.0/24; scanned 2016-04-07 03:33 UTC) to r-lab "
+        "(192.0.2.0/24; scanned "
+    )
+    captions = "\n".join(c.value for c in at.caption)
+    assert "changes from r-lab-2016 (192.0.2.0/24; scanned 2016-04-07 03\\:33 UTC)" in captions
+    prompt = ollama_double.chat_requests()[-1].body["messages"][1]["content"]
+    assert "earlier scan: id=r-lab-2016" in prompt and "later scan: id=r-lab" in prompt
+    assert "scanned=2016-04-07" in prompt
+    assert "pair: WARNING" in prompt and "the profiles differ" in prompt
+
+    # The oldest report has nothing earlier: no pair, and Summarize waits for one.
+    at.selectbox(key="sum_report").set_value("r-lab-2016").run()
+    assert "nothing to compare" in "\n".join(i.value for i in at.info)
+    assert at.button(key="sum_go").disabled
