@@ -21,6 +21,7 @@ from llm.errors import LLMError
 from llm.factcheck import FactCheck, check
 from llm.prompt import AUDIENCES, DEFAULT_NUM_CTX, Prompt, build_diff_prompt, build_prompt
 from llm.stream import StreamJob
+from scanner.diff import pair_text
 from scanner.models import Report
 from store.base import Store, StoreError
 from store.records import Summary, new_id, pid_alive
@@ -181,6 +182,7 @@ def prepare(
         id=new_id("sum"),
         report_id=report.id,
         base_report_id=base.id if base else None,
+        compares=pair_text(base, report) if base else "",
         model=installed,
         audience=audience,
         prompt_version=prompt.version,

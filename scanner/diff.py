@@ -9,6 +9,7 @@ that scan never covered it (its ``scaninfo`` port lists), so it is neither opene
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -368,6 +369,17 @@ def mismatch(old: ReportSummary | Report, new: ReportSummary | Report) -> list[s
     if not is_older(old, new):
         problems.append("the earlier report's scan ran after this one")
     return problems
+
+
+def pair_text(old: ReportSummary | Report, new: ReportSummary | Report) -> str:
+    """Which two reports a diff compares, in one line: ids, targets and when each scan ran."""
+
+    def one(r: ReportSummary | Report) -> str:
+        targets = " ".join(r.targets)[:120] or "no targets named"
+        scanned = dt.datetime.fromtimestamp(r.scanned_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return f"{r.id} ({targets}; scanned {scanned})"
+
+    return f"changes from {one(old)} to {one(new)}"
 
 
 # How many candidate reports default_base reads in full to compare their port lists.

@@ -79,6 +79,8 @@ class Summary:
     # The machine and boot of writer_pid: it names a process only there and then.
     writer_machine: str = ""
     writer_boot: str = ""
+    # For a diff: which two reports, with their targets and scan times, in one line.
+    compares: str = ""
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,9 @@ def current(svc: Services, run: SummaryRun) -> None:
     """This session's summary: streamed with a Stop button while it runs, then shown in full."""
     s = run.summary
     with st.container(border=True, key="sum_current"):
-        what = f"changes since {s.base_report_id}" if s.base_report_id else f"report {s.report_id}"
+        what = s.compares or (
+            f"changes since {s.base_report_id}" if s.base_report_id else f"report {s.report_id}"
+        )
         st.caption(escape_markdown(f"{s.model} · {s.audience} · {what} · summary {s.id}"))
         text_slot = st.empty()
         if not run.finished:
@@ -138,6 +140,7 @@ def saved_list(store: Store, saved: list[Summary]) -> None:
             st.caption(
                 escape_markdown(
                     f"{chosen.model} · {chosen.audience} · {ui.when(chosen.created_at)}"
+                    + (f" · {chosen.compares}" if chosen.compares else "")
                 )
             )
             show(store, chosen, None, "sum_saved_view")
