@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scanner.models import Report, ReportSummary
+from store import audit
+from store.audit import AuditEvent
 from store.base import NotFound, StoreUnavailable
 from store.identity import HostIdentity, this_host
 from store.records import Comparison, Job, Summary
@@ -92,6 +94,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# An outbox row whose last error starts with this is parked: no longer retried automatically.
+PARKED = "parked: "
 # How many reports read from a remote backend are kept on this machine for an outage.
 REPORT_CACHE_SIZE = 20
 
@@ -289,7 +293,11 @@ class SQLiteStore:
             cur = conn.execute("DELETE FROM reports WHERE id=?", (report_id,))
             if cur.rowcount == 0:
                 raise NotFound(f"No report with id {report_id!r}.")
-            conn.execute("DELETE FROM summaries WHERE report_id=?", (report_id,))
+            # A diff summary whose base is gone could no longer be checked: it goes too.
+            conn.execute(
+                "DELETE FROM summaries WHERE report_id=? OR base_report_id=?",
+                (report_id, report_id),
+            )
 
     # -- generic records ---------------------------------------------------------------------
     def _get(self, table: str, cls: type[R], rec_id: str, what: str) -> R:
@@ -448,6 +456,23 @@ class SQLiteStore:
         with self._tx() as conn:
             conn.execute("DELETE FROM outbox WHERE id=?", (item_id,))
 
+    def outbox_park(self, item_id: str, error: str) -> None:
+        """Stop retrying a pending record the remote backend refuses; it stays kept here."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE outbox SET last_error=? WHERE id=?",
+                (PARKED + error[:500], item_id),
+            )
+
+    def outbox_parked(self) -> dict[str, str]:
+        """Parked records: id to the error that parked it. A newer copy put unparks a record."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT id, last_error FROM outbox WHERE last_error LIKE ?", (PARKED + "%",)
+            ).fetchall()
+        )
+        return {i: e[len(PARKED) :] for i, e in rows}
+
     def outbox_failed(self, item_id: str, error: str) -> None:
         """Count a failed attempt to send a pending record."""
         with self._tx() as conn:
@@ -455,6 +480,28 @@ class SQLiteStore:
                 "UPDATE outbox SET attempts = attempts + 1, last_error=? WHERE id=?",
                 (error[:500], item_id),
             )
+
+    # -- the audit trail (append-only) -------------------------------------------------------
+    def append_audit(self, event: AuditEvent) -> None:
+        """Add one event to the audit trail; rows are never changed or deleted."""
+        with self._tx() as conn:
+            audit.sqlite_prepare(conn)
+            audit.sqlite_insert(conn, event)
+
+    def list_audit(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events, newest first, filtered by who, what and when."""
+        if not getattr(self, "_audit_ready", False):
+            with self._tx() as conn:
+                audit.sqlite_prepare(conn)
+            self._audit_ready = True
+        return self._read(lambda c: audit.sqlite_select(c, actor, action, since, until, limit))
 
     def close(self) -> None:
         """Close this thread's connection."""

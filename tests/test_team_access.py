@@ -427,3 +427,23 @@ def test_login_endpoint_sets_an_httponly_cookie_and_refuses_what_it_should(team:
     kinds = [(e.action, e.outcome, e.address) for e in svc.store.list_audit()]
     assert ("login", "failed", "192.0.2.7") in kinds and ("login", "ok", "192.0.2.7") in kinds
     assert ("logout", "ok", "") in kinds
+
+
+def test_an_oidc_account_off_the_allowlist_is_refused_and_recorded(team: Services) -> None:
+    svc = team
+    users = svc.config.users_path
+    assert users is not None
+    edit_users(
+        users, lambda u: replace(u, allow={"@example.com": "viewer", "lead@example.com": "admin"})
+    )
+    assert svc.directory.oidc_role("LEAD@example.com") == "admin"
+    stranger = auth.Identity("eve@elsewhere.example", "admin", "oidc", "192.0.2.66")
+    with pytest.raises(auth.Forbidden, match="no longer on the allowlist"):
+        actions.record_export(svc, stranger, "JSON", "rep-1")
+    # The allowlist, not what the session once held, decides the role.
+    member = auth.Identity("lee@example.com", "admin", "oidc")
+    with pytest.raises(auth.Forbidden, match="viewer role"):
+        actions.delete_report(svc, member, "rep-1")
+    assert [r.id for r in svc.store.list_reports()] == ["rep-1"]
+    denied = [(e.actor, e.outcome) for e in svc.store.list_audit()]
+    assert ("eve@elsewhere.example", "denied") in denied and ("lee@example.com", "denied") in denied

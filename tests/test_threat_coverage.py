@@ -80,7 +80,7 @@ THREAT_TESTS: dict[int, list[str]] = {
         "test_threat_coverage.py::test_no_secret_reaches_the_command_line_output",
     ],
     15: [
-        "test_auth.py::test_exposed_dashboard_reports_scan_refusal",
+        "test_team_browser.py::test_every_page_fails_closed_when_exposed_without_a_login",
         "test_auth.py::test_foreign_host_header_stops_the_dashboard_over_http",
         "test_auth.py::test_dashboard_asks_for_the_password_before_any_page",
         "test_auth.py::test_deep_link_to_a_page_still_asks_for_the_password",
@@ -94,6 +94,24 @@ THREAT_TESTS: dict[int, list[str]] = {
         "test_runner.py::test_jobs_of_a_killed_app_are_interrupted_and_nmap_killed",
         "test_llm_cli.py::test_kill_9_mid_summary_keeps_the_partial_text_marked_interrupted",
         "test_sqlite_store.py::test_kill_9_during_a_big_save_leaves_no_half_record",
+    ],
+    18: [
+        "test_team_browser.py::test_every_page_fails_closed_when_exposed_without_a_login",
+        "test_team_browser.py::test_exposed_dashboard_without_login_shows_no_report_data",
+        "test_team_access.py::test_a_broken_users_file_never_starts_an_open_dashboard",
+    ],
+    19: [
+        "test_team_access.py::test_user_commands_manage_accounts_and_refuse_bad_input",
+        "test_team_access.py::test_a_role_change_or_removal_takes_effect_on_the_next_action",
+    ],
+    20: [
+        "test_team_access.py::test_every_action_is_refused_for_a_viewer_with_nothing_changed",
+        "test_team_access.py::test_analysts_cancel_their_own_scans_and_admins_anyones",
+        "test_team_browser.py::test_a_viewer_reads_reports_without_controls_and_stays_logged_in",
+    ],
+    21: [
+        "test_team_access.py::test_twenty_parallel_wrong_guesses_get_only_the_free_attempts_evaluated",
+        "test_team_access.py::test_the_wait_doubles_with_each_failure_and_a_success_clears_only_its_account",
     ],
 }
 
