@@ -18,5 +18,5 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 
 app = st.App(__file__, routes=web.routes(ui.login_backend))
 
-if get_script_run_ctx() is not None:
+if get_script_run_ctx(suppress_warning=True) is not None:
     ui.run_app()
