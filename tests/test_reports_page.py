@@ -179,24 +179,29 @@ def test_diff_defaults_to_the_previous_scan_of_the_same_targets(two_scans: tuple
     )
 
 
-def test_downloads_hold_the_report_and_its_summaries(
-    two_scans: tuple[str, str], app_env: SQLiteStore, deferred: dict[str, Callable[[], Any]]
-) -> None:
-    _, after = two_scans
-    app_env.save_summary(
+def save_summary(store: SQLiteStore, summary_id: str, report_id: str, text: str) -> None:
+    """A finished executive summary of ``report_id``, as the Summarize page saves one."""
+    store.save_summary(
         Summary(
-            id="sum-1",
-            report_id=after,
+            id=summary_id,
+            report_id=report_id,
             model="mistral:7b",
             audience="executive",
-            text="Close Redis. <script>alert(1)</script>",
+            text=text,
             status="complete",
             created_at=1.0,
         )
     )
+
+
+def test_downloads_hold_the_report_and_its_summaries(
+    two_scans: tuple[str, str], app_env: SQLiteStore, deferred: dict[str, Callable[[], Any]]
+) -> None:
+    _, after = two_scans
+    save_summary(app_env, "sum-1", after, "Close Redis. <script>alert(1)</script>")
     at = page()
-    # The saved summary is listed with the report, as plain text.
-    assert any(t.value == "Close Redis. <script>alert(1)</script>" for t in at.text)
+    # The saved summary is listed with the report, escaped: its markup shows as text.
+    assert any("Close Redis. \\<script\\>alert(1)\\</script\\>" in m.value for m in at.markdown)
     ports_csv = download(at, "dl_ports_csv", deferred)
     assert ports_csv.splitlines()[0].startswith("address,port,protocol,state")
     assert len(ports_csv.splitlines()) == 21
@@ -296,3 +301,34 @@ def test_charts_count_services_risk_and_common_ports(two_scans: tuple[str, str])
         "18025/tcp",
         "18080/tcp",
     }
+
+
+INVENTED = "Close Redis on 10.231.7.2 port 6379 now. Also patch CVE-2099-0001 on 10.231.7.99."
+
+
+def test_a_saved_summary_shows_its_fact_check_on_the_reports_page_and_in_exports(
+    two_scans: tuple[str, str], app_env: SQLiteStore, deferred: dict[str, Callable[[], Any]]
+) -> None:
+    _, after = two_scans
+    save_summary(app_env, "sum-made-up", after, INVENTED)
+    at = page()
+    assert not at.exception, at.exception
+    shown = "\n".join(m.value for m in at.markdown)
+    # The invented CVE and host are marked in the text; the real host and port are not.
+    assert ":red-background[**CVE-2099-0001**]" in shown
+    assert ":red-background[**10.231.7.99**]" in shown
+    assert "Close Redis on 10.231.7.2 port 6379 now." in shown
+    # The box lists what is not in the scan data.
+    assert any("2 claim(s) are not in the scan data" in w.value for w in at.warning)
+    [box] = [d.value for d in at.dataframe if "check" in d.value.columns]
+    assert set(zip(box["kind"], box["value"], strict=True)) == {
+        ("cve", "CVE-2099-0001"),
+        ("host", "10.231.7.99"),
+    }
+    assert set(box["check"]) == {"not in the scan data — verify"}
+    md = download(at, "dl_md", deferred)
+    assert "**⚠ CVE\\-2099\\-0001**" in md and "**⚠ 10.231.7.99**" in md
+    assert "- host 10.231.7.99: not in the scan data — verify" in md
+    html = download(at, "dl_html", deferred)
+    assert '<mark title="not in the scan data — verify">⚠ CVE-2099-0001</mark>' in html
+    assert "<li>host 10.231.7.99: not in the scan data — verify</li>" in html

@@ -17,6 +17,7 @@ from scanner.risk import LEVELS
 from scanner.views import FilterError, PortFilter, ReportView, diff_frames, parse_port_filter
 from store.base import Store, StoreError
 from store.records import Summary
+from widgets import summary as summary_blocks
 
 PAGE_ROWS = 500
 SCRIPT_LIMIT = 40
@@ -145,10 +146,10 @@ def report_header(store: Store, view: ReportView) -> None:
         with st.expander(f"Saved executive summaries ({len(saved)})"):
             for s in saved:
                 st.caption(
-                    f"{ui.escape_md(s.model)} · {ui.escape_md(s.audience)} · {s.status} · "
-                    f"{ui.when(s.created_at)}"
+                    f"{ui.escape_md(s.model)} · {ui.escape_md(s.audience)} · "
+                    f"{ui.escape_md(s.status)} · {ui.when(s.created_at)}"
                 )
-                st.text(s.text)
+                summary_blocks.flagged(store, s, f"report_summary_{s.id}")
     if timed_out:
         st.warning(
             f"{timed_out} host(s) timed out: their open ports are unknown, not absent. "
@@ -316,6 +317,17 @@ def downloads_row(store: Store, report: Report) -> None:
     def _summaries() -> list[Summary]:
         return store.list_summaries(report.id)
 
+    def _documents() -> tuple[list[Summary], dict[str, Report]]:
+        """The saved summaries and the earlier reports their diffs were checked against."""
+        saved = _summaries()
+        bases: dict[str, Report] = {}
+        for base_id in {s.base_report_id for s in saved if s.base_report_id}:
+            try:
+                bases[base_id] = store.get_report(base_id)
+            except StoreError:
+                continue  # gone or unreadable: the check saved with the summary stands in
+        return saved, bases
+
     st.caption("Files are built when you click, from the saved report and its summaries.")
     downloads = (
         ("Hosts CSV", "dl_hosts_csv", "-hosts.csv", "text/csv", lambda: export.hosts_csv(report)),
@@ -332,9 +344,15 @@ def downloads_row(store: Store, report: Report) -> None:
             "dl_md",
             ".md",
             "text/markdown",
-            lambda: export.report_markdown(report, _summaries()),
+            lambda: export.report_markdown(report, *_documents()),
         ),
-        ("HTML", "dl_html", ".html", "text/html", lambda: export.report_html(report, _summaries())),
+        (
+            "HTML",
+            "dl_html",
+            ".html",
+            "text/html",
+            lambda: export.report_html(report, *_documents()),
+        ),
     )
     for column, (text, key, suffix, mime, make) in zip(
         st.columns(len(downloads)), downloads, strict=True

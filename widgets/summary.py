@@ -1,4 +1,7 @@
-"""The Summarize page's blocks: the model picker, the live summary, a finished one, saved ones."""
+"""The Summarize page's blocks: the model picker, the live summary, a finished one, saved ones.
+
+``flagged`` shows a saved summary with its fact check; every page that shows one calls it.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,13 @@ import streamlit as st
 import ui
 from llm.client import OllamaGateway
 from llm.errors import LLMError
-from llm.factcheck import FactCheck, check
+from llm.factcheck import FactCheck
 from llm.mdsafe import MarkdownEscaper, escape_markdown, highlight
 from llm.summarize import SummaryRun, prepare, recover_summaries
+from scanner.export import VERIFY, fact_check_note, summary_fact_check
 from scanner.models import Report
 from services import Services
-from store.base import Store, StoreError
+from store.base import NotFound, Store, StoreError
 from store.records import Summary
 
 STATUS_NOTES = {
@@ -195,27 +199,37 @@ def show(store: Store, s: Summary, fc: FactCheck | None, key: str) -> None:
             "Saved locally: Firestore did not answer. This summary is sent when Firestore "
             "answers again (next save, start-up, or System status)."
         )
+    flagged(store, s, key, fc)
+    if s.thinking:
+        with st.expander("Model reasoning (kept apart from the summary)", expanded=False):
+            st.text(s.thinking)
+    metrics(s.metrics)
+
+
+def flagged(store: Store, s: Summary, key: str, fc: FactCheck | None = None) -> None:
+    """A summary's text with the claims not in the scan data highlighted, then its fact check."""
     if fc is None:
-        fc = check(s.text, *_reports_of(store, s))
+        fc = summary_fact_check(s, _reports_of(store, s))
     with st.container(border=True, key=f"{key}_text"):
         if s.text:
             st.markdown(highlight(s.text, fc.unsupported_spans()))
         else:
             st.caption("No text arrived.")
-    if s.thinking:
-        with st.expander("Model reasoning (kept apart from the summary)", expanded=False):
-            st.text(s.thinking)
-    metrics(s.metrics)
     fact_check(fc, key)
 
 
 def _reports_of(store: Store, s: Summary) -> list[Report]:
-    """The report (and earlier report of a diff) a summary was made from; none if unreadable."""
-    ids = [i for i in (s.base_report_id, s.report_id) if i]
-    try:
-        return [store.get_report(i) for i in ids]
-    except StoreError:
-        return []
+    """Those of a summary's reports (the report, a diff's earlier one) that can be read now."""
+    found = []
+    for report_id in (s.base_report_id, s.report_id):
+        try:
+            if report_id:
+                found.append(store.get_report(report_id))
+        except NotFound:
+            continue
+        except StoreError:
+            break  # the store is down: the check saved with the summary stands in
+    return found
 
 
 def metrics(values: dict[str, Any]) -> None:
@@ -236,24 +250,17 @@ def metrics(values: dict[str, Any]) -> None:
 
 def fact_check(fc: FactCheck, key: str) -> None:
     """The fact check's verdict, and a table of the claims not in the scan data."""
+    note = fact_check_note(fc, "highlighted")
     if fc.unsupported:
-        st.warning(
-            f"{len(fc.unsupported)} claim(s) are not in the scan data — verify them before "
-            "acting on this summary. They are highlighted in the text."
-        )
+        st.warning(note)
         st.dataframe(
             pd.DataFrame(
-                [
-                    {"kind": c.kind, "value": c.value, "check": "not in the scan data — verify"}
-                    for c in fc.unsupported
-                ]
+                [{"kind": c.kind, "value": c.value, "check": VERIFY} for c in fc.unsupported]
             ),
             hide_index=True,
             key=f"{key}_unsupported",
         )
     elif fc.claims:
-        st.success(
-            f"Fact check: all {len(fc.claims)} host, port and CVE claims are in the scan data."
-        )
+        st.success(note)
     else:
-        st.caption("Fact check: the summary names no host, port or CVE id.")
+        st.caption(note)
