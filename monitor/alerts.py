@@ -131,6 +131,10 @@ def _listing(items: Iterable[str | None]) -> str:
     return text + (f" and {more} more" if more > 0 else "")
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def safe_name(name: str) -> str:
     """A schedule name reduced to characters no chat tool turns into markup, links or mentions."""
     return " ".join(_NAME_UNSAFE.sub(" ", name).split())[:80] or "unnamed"
@@ -141,21 +145,21 @@ def chat_text(payload: dict[str, Any]) -> str:
     parts = [f"ScanScribe: schedule {safe_name(str(payload.get('schedule_name', '')))} changed"]
     opened = payload.get("opened", [])
     if opened:
-        parts.append(f"{len(opened)} port(s) opened: {_listing(_endpoint(p) for p in opened)}")
+        parts.append(f"{_n(len(opened), 'port')} opened: {_listing(map(_endpoint, opened))}")
     new_hosts = payload.get("new_hosts", [])
     if new_hosts:
         listing = _listing(_address(h.get("address")) for h in new_hosts)
-        parts.append(f"{len(new_hosts)} new host(s): {listing}")
+        parts.append(f"{_n(len(new_hosts), 'new host')}: {listing}")
     risky = payload.get("risk_high", [])
     if risky:
         parts.append(f"{len(risky)} at high or critical risk: {_listing(map(_endpoint, risky))}")
-    for key, label in (
-        ("closed", "port(s) closed"),
-        ("gone_hosts", "host(s) gone"),
-        ("changed", "service(s) changed"),
+    for key, noun, verb in (
+        ("closed", "port", "closed"),
+        ("gone_hosts", "host", "gone"),
+        ("changed", "service", "changed"),
     ):
         if payload.get(key):
-            parts.append(f"{len(payload[key])} {label}")
+            parts.append(f"{_n(len(payload[key]), noun)} {verb}")
     return "; ".join(parts) + "."
 
 
@@ -210,7 +214,7 @@ def email_subject(payload: dict[str, Any]) -> str:
     """A one-line subject with no scan text."""
     n_open, n_new = len(payload.get("opened", [])), len(payload.get("new_hosts", []))
     name = safe_name(str(payload.get("schedule_name", "")))
-    return f"[ScanScribe] {name}: {n_open} port(s) opened, {n_new} new host(s)"
+    return f"[ScanScribe] {name}: {_n(n_open, 'port')} opened, {_n(n_new, 'new host')}"
 
 
 def email_text(payload: dict[str, Any]) -> str:

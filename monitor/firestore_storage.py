@@ -28,6 +28,12 @@ SCHEDULES, RUNS, ALERTS, DELIVERIES = (
 )
 
 
+def _eq(field: str, value: object) -> Any:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    return FieldFilter(field, "==", value)
+
+
 def _doc(rec: Schedule | Run | Alert | Delivery) -> dict[str, Any]:
     """The stored form: indexed fields beside the record as JSON (payloads keep their nesting)."""
     body = to_dict(rec)
@@ -131,7 +137,7 @@ class FirestoreMonitorStore:
 
     def due_schedules(self, now: float) -> list[Schedule]:
         """Active schedules due at ``now`` (filtered here: no composite index needed)."""
-        query = self._col(SCHEDULES).where("active", "==", True)
+        query = self._col(SCHEDULES).where(filter=_eq("active", True))
         rows = [self._schedule(d) for d in self._query(query, "schedules")]
         return sorted((s for s in rows if s.next_run <= now), key=lambda s: s.next_run)
 
@@ -178,9 +184,9 @@ class FirestoreMonitorStore:
         """Runs, newest slot first."""
         query = self._col(RUNS)
         if schedule_id is not None:
-            query = query.where("schedule_id", "==", schedule_id)
+            query = query.where(filter=_eq("schedule_id", schedule_id))
         if status is not None:
-            query = query.where("status", "==", status)
+            query = query.where(filter=_eq("status", status))
         runs = [from_dict(Run, self._body(d)) for d in self._query(query, "runs")]
         return sorted(runs, key=lambda r: (r.due_at, r.id), reverse=True)
 
@@ -219,7 +225,7 @@ class FirestoreMonitorStore:
 
     def unread_count(self) -> int:
         """How many alerts nobody has read."""
-        query = self._col(ALERTS).where("read", "==", False)
+        query = self._col(ALERTS).where(filter=_eq("read", False))
         return len(self._query(query, "alerts"))
 
     # -- deliveries --------------------------------------------------------------------------
@@ -227,13 +233,13 @@ class FirestoreMonitorStore:
         """Deliveries, of one alert when given."""
         query = self._col(DELIVERIES)
         if alert_id is not None:
-            query = query.where("alert_id", "==", alert_id)
+            query = query.where(filter=_eq("alert_id", alert_id))
         rows = [from_dict(Delivery, self._body(d)) for d in self._query(query, "deliveries")]
         return sorted(rows, key=lambda d: d.id)
 
     def due_deliveries(self, now: float) -> list[Delivery]:
         """Pending deliveries that are due and not leased."""
-        query = self._col(DELIVERIES).where("status", "==", "pending")
+        query = self._col(DELIVERIES).where(filter=_eq("status", "pending"))
         rows = self._query(query, "deliveries")
         due = [
             from_dict(Delivery, self._body(d))
