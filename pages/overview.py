@@ -46,7 +46,7 @@ else:
         pd.DataFrame(
             [
                 {
-                    "when": ui.when(r.created_at),
+                    "scanned": ui.when(r.scanned_at),
                     "targets": " ".join(r.targets)[:120],
                     "profile / source": r.profile or r.source,
                     "hosts up": r.hosts_up,

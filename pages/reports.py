@@ -44,7 +44,8 @@ st.dataframe(
     pd.DataFrame(
         [
             {
-                "when": ui.when(r.created_at),
+                "scanned": ui.when(r.scanned_at),
+                "imported": ui.when(r.created_at) if r.source != "scan" else "",
                 "targets": " ".join(r.targets)[:200],
                 "profile / source": r.profile or r.source,
                 "hosts up": r.hosts_up,
@@ -56,7 +57,8 @@ st.dataframe(
             for r in rows[:500]
         ],
         columns=[
-            "when",
+            "scanned",
+            "imported",
             "targets",
             "profile / source",
             "hosts up",

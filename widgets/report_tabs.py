@@ -8,7 +8,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import ui
 from scanner import export
-from scanner.diff import ReportDiff, default_base, diff_reports
+from scanner.diff import ReportDiff, default_base, diff_reports, is_older
 from scanner.errors import ImportRefused
 from scanner.importer import import_bytes
 from scanner.models import Report, ReportSummary
@@ -67,7 +67,7 @@ def label(r: ReportSummary) -> str:
     """How a report is named in pickers."""
     what = r.profile or r.source
     targets = " ".join(r.targets)[:60] or "—"
-    return f"{ui.when(r.created_at)} · {what} · {targets} · {r.id}"
+    return f"{ui.when(r.scanned_at)} · {what} · {targets} · {r.id}"
 
 
 # -- import ----------------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def diff_tab(store: Store, store_key: str, history: list[ReportSummary], picked:
     base = ui.last_good(
         f"base:{picked}", lambda: default_base(store, by_id[picked]), "the default base"
     )
-    older = [r.id for r in history if (r.created_at, r.id) < (by_id[picked].created_at, picked)]
+    older = [r.id for r in history if is_older(r, by_id[picked])]
     default_old = base.id if base else (older[0] if older else all_ids[-1])
     if st.session_state.get("diff_for") != picked:
         st.session_state["diff_for"] = picked
@@ -290,6 +290,12 @@ def diff_summary(d: ReportDiff) -> None:
     m3.metric("Opened ports", len(d.opened))
     m4.metric("Closed ports", len(d.closed))
     m5.metric("Changed services", len(d.changed))
+    if d.newly_scanned_open or d.not_rescanned:
+        st.info(
+            f"{len(d.newly_scanned_open)} open port(s) the earlier scan never probed, and "
+            f"{len(d.not_rescanned)} open before that the later scan never probed: neither "
+            "counts as opened or closed (tables below)."
+        )
     if d.empty:
         st.success("No changes between these two reports.")
     if d.uncertain:
