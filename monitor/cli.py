@@ -13,17 +13,21 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from auth.policy import Forbidden, Identity
 from config import ConfigError
 from monitor import open_monitor_store
 from monitor import settings as settings_mod
 from monitor.delivery import redact_url
-from monitor.errors import MonitorError, NotAllowed, ScheduleRefused
+from monitor.errors import MonitorError, ScheduleRefused
 from monitor.models import ALERT_ON, Run, Schedule
 from monitor.scheduler import Scheduler
 from monitor.schedules import ScheduleSpec, create_schedule, remove_schedule, set_paused
 from store.base import NotFound, StoreError
+
+if TYPE_CHECKING:
+    from services import Services
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -82,6 +86,11 @@ def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _who(svc: Services) -> Identity:
+    """A command line acts as the machine's own user, as the other commands do."""
+    return Identity.local(svc.config.user)
+
+
 def _settings() -> settings_mod.MonitorSettings:
     try:
         return settings_mod.load()
@@ -96,7 +105,7 @@ def _guard(fn: Any) -> Any:
         try:
             code: int = fn(args)
             return code
-        except (ScheduleRefused, NotAllowed) as exc:
+        except (ScheduleRefused, Forbidden) as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_REFUSED
         except NotFound as exc:
@@ -131,7 +140,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     )
     store = open_monitor_store(svc.config)
     try:
-        schedule = create_schedule(store, spec, svc.config, settings, actor=svc.config.user)
+        schedule = create_schedule(store, spec, svc.config, settings, gate=svc.gate, who=_who(svc))
     finally:
         store.close()
     _print_schedules([schedule], args.format, one=True)
@@ -174,10 +183,10 @@ def _change(args: argparse.Namespace, what: str) -> int:
     store = open_monitor_store(svc.config)
     try:
         if what == "remove":
-            remove_schedule(store, args.id, actor=svc.config.user)
+            remove_schedule(store, args.id, gate=svc.gate, who=_who(svc))
             print(f"schedule {args.id} removed (its runs and alerts are kept)")
             return EXIT_OK
-        schedule = set_paused(store, args.id, what == "pause", actor=svc.config.user)
+        schedule = set_paused(store, args.id, what == "pause", gate=svc.gate, who=_who(svc))
     finally:
         store.close()
     state = "paused" if not schedule.active else f"active, next run {_iso(schedule.next_run)}"

@@ -2,9 +2,8 @@
 
 Exceptions::
 
-    MonitorError            base class; pages and commands catch this one
+    MonitorError            base class; pages and commands catch this one (and auth.Forbidden)
     ├── ScheduleRefused     a schedule's input was refused; nothing was saved
-    ├── NotAllowed          the actor's role may not do this
     └── DeliveryFailed      one attempt to deliver an alert failed (it is kept and retried)
 """
 
@@ -17,10 +16,6 @@ class MonitorError(Exception):
 
 class ScheduleRefused(MonitorError):
     """The schedule's input was refused before anything was saved."""
-
-
-class NotAllowed(MonitorError):
-    """The actor may not do this to schedules."""
 
 
 class DeliveryFailed(MonitorError):

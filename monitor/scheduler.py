@@ -64,7 +64,7 @@ def _pid_started(pid: int) -> float | None:
 
 
 @dataclass(frozen=True)
-class Identity:
+class Holder:
     """Which process on which machine (and boot) holds a run."""
 
     host: str
@@ -73,7 +73,7 @@ class Identity:
     pid_started: float | None
 
     @classmethod
-    def current(cls) -> Identity:
+    def current(cls) -> Holder:
         """This process."""
         pid = os.getpid()
         return cls(socket.gethostname(), _boot_id(), pid, _pid_started(pid))
@@ -104,7 +104,7 @@ class Scheduler:
         self._clock = clock
         self.poll_s = poll_s
         self.stale_after_s = stale_after_s
-        self.me = Identity.current()
+        self.me = Holder.current()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_parallel, thread_name_prefix="monitor-run")
         self._inflight: dict[str, Future[None]] = {}

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from auth.gate import Gate
+from auth.policy import Identity
 from config import Config
 from monitor.cadence import cadence_of, parse_cadence
 from monitor.errors import ScheduleRefused
@@ -159,15 +161,24 @@ def create_schedule(
     config: Config,
     settings: MonitorSettings,
     *,
-    actor: str,
+    gate: Gate,
+    who: Identity | None,
     clock: Callable[[], float] = time.time,
     resolver: Resolver | None = None,
 ) -> Schedule:
-    """Check the spec and save the schedule, owned by ``actor``."""
-    schedule = check_spec(spec, config, settings, clock(), resolver)
-    schedule = dataclasses.replace(schedule, owner=actor)
-    store.save_schedule(schedule)
+    """Check the spec and save the schedule, owned by ``who`` (an analyst or more)."""
+    with gate.action(who, "schedule.create", spec.name[:200]) as me:
+        schedule = check_spec(spec, config, settings, clock(), resolver)
+        schedule = dataclasses.replace(schedule, owner=me.name)
+        store.save_schedule(schedule)
     return schedule
+
+
+def _manage_action(schedule: Schedule, who: Identity | None) -> str:
+    """Analysts manage their own schedules; anyone else's needs an admin."""
+    return (
+        "schedule.create" if who is not None and who.name == schedule.owner else "schedule.manage"
+    )
 
 
 def set_paused(
@@ -175,20 +186,28 @@ def set_paused(
     schedule_id: str,
     paused: bool,
     *,
-    actor: str,
+    gate: Gate,
+    who: Identity | None,
     clock: Callable[[], float] = time.time,
 ) -> Schedule:
     """Pause a schedule, or resume it from its next slot after now (no catch-up for the pause)."""
     schedule = store.get_schedule(schedule_id)
-    if paused:
-        schedule = dataclasses.replace(schedule, active=False)
-    else:
-        cad = cadence_of(schedule.created_at, schedule.every_s, schedule.cron, schedule.tz)
-        schedule = dataclasses.replace(schedule, active=True, next_run=cad.next_slot(clock()))
-    store.save_schedule(schedule)
+    verb = "pause" if paused else "resume"
+    with gate.action(who, _manage_action(schedule, who), schedule_id, detail=verb):
+        if paused:
+            schedule = dataclasses.replace(schedule, active=False)
+        else:
+            cad = cadence_of(schedule.created_at, schedule.every_s, schedule.cron, schedule.tz)
+            next_run = cad.next_slot(clock())
+            schedule = dataclasses.replace(schedule, active=True, next_run=next_run)
+        store.save_schedule(schedule)
     return schedule
 
 
-def remove_schedule(store: MonitorStore, schedule_id: str, *, actor: str) -> None:
+def remove_schedule(
+    store: MonitorStore, schedule_id: str, *, gate: Gate, who: Identity | None
+) -> None:
     """Remove a schedule; its runs and alerts stay as history."""
-    store.delete_schedule(schedule_id)
+    schedule = store.get_schedule(schedule_id)
+    with gate.action(who, _manage_action(schedule, who), schedule_id, detail="remove"):
+        store.delete_schedule(schedule_id)

@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from auth.gate import Gate
+from auth.policy import Forbidden, Identity
+from monitor.schedules import ScheduleSpec, create_schedule, remove_schedule, set_paused
+from monitor.settings import MonitorSettings
 from monitor.storage import SQLiteMonitorStore
 from scanner.cli import main
+from services import Services
 
 
 @pytest.fixture
@@ -168,3 +173,34 @@ def test_a_schedule_is_added_listed_paused_resumed_and_removed(
     capsys.readouterr()
     assert main(["schedule", "remove", sid]) == 2
     assert "No schedule with id" in capsys.readouterr().err
+
+
+def test_analysts_create_and_manage_their_own_schedules_and_admins_manage_all(
+    services: Services, db_path: Path
+) -> None:
+    gate = Gate(services.store)  # roles as given here; outcomes go to the audit trail
+    store = SQLiteMonitorStore(db_path)
+    settings = MonitorSettings(min_interval_s=60.0)
+    spec = ScheduleSpec(name="nightly", targets="127.0.0.1", profile="quick", every="1h")
+    viewer = Identity("vic", "viewer", "password")
+    bob, eve = Identity("bob", "analyst", "password"), Identity("eve", "analyst", "password")
+    admin = Identity("ada", "admin", "password")
+    with pytest.raises(Forbidden, match=r"'schedule\.create' needs analyst"):
+        create_schedule(store, spec, services.config, settings, gate=gate, who=viewer)
+    assert store.list_schedules() == []
+    s = create_schedule(store, spec, services.config, settings, gate=gate, who=bob)
+    assert s.owner == "bob"
+    assert not set_paused(store, s.id, True, gate=gate, who=bob).active  # one's own
+    with pytest.raises(Forbidden, match=r"'schedule\.manage' needs admin"):
+        remove_schedule(store, s.id, gate=gate, who=eve)
+    with pytest.raises(Forbidden):
+        set_paused(store, s.id, False, gate=gate, who=eve)
+    assert not store.get_schedule(s.id).active
+    assert set_paused(store, s.id, False, gate=gate, who=admin).active
+    remove_schedule(store, s.id, gate=gate, who=admin)
+    assert store.list_schedules() == []
+    trail = [(e.actor, e.action, e.outcome) for e in services.store.list_audit()]
+    assert ("vic", "schedule.create", "denied") in trail
+    assert ("eve", "schedule.manage", "denied") in trail
+    assert ("ada", "schedule.manage", "ok") in trail
+    store.close()

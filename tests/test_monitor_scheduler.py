@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 import config
+from auth.policy import Identity
 from monitor.brief import make_brief
 from monitor.delivery import channels_from
 from monitor.models import Run, run_id
-from monitor.scheduler import Identity, Scheduler
+from monitor.scheduler import Holder, Scheduler
 from monitor.schedules import ScheduleSpec, create_schedule
 from monitor.settings import MonitorSettings, SmtpSettings
 from monitor.storage import SQLiteMonitorStore
@@ -33,6 +34,7 @@ from tests.test_monitor_helpers import SmtpServer, WebhookReceiver, parts, smtp_
 __all__ = ["smtp_server", "webhook"]
 
 SECRET = "sched-secret"
+ANA = Identity.local("ana")
 T0 = 1_900_000_000.0
 EVERY = 300.0
 
@@ -110,7 +112,9 @@ def test_a_port_that_opens_between_runs_raises_exactly_one_alert(
         emails=("soc@example.com",),
         brief_model="llama3.2",  # Ollama is down in this configuration
     )
-    sched = create_schedule(mstore, spec, services.config, settings, actor="ana", clock=clock)
+    sched = create_schedule(
+        mstore, spec, services.config, settings, gate=services.gate, who=ANA, clock=clock
+    )
     scheduler = _scheduler(services, mstore, settings, clock)
     try:
         [baseline] = _tick(scheduler)
@@ -151,7 +155,9 @@ def test_after_downtime_one_catch_up_run_not_one_per_missed_slot(
     clock = Clock(T0)
     spec = ScheduleSpec(name="c", targets="127.0.0.1", profile="quick", ports=str(listen()))
     spec = dataclasses.replace(spec, every="5m")
-    sched = create_schedule(mstore, spec, services.config, settings, actor="ana", clock=clock)
+    sched = create_schedule(
+        mstore, spec, services.config, settings, gate=services.gate, who=ANA, clock=clock
+    )
     scheduler = _scheduler(services, mstore, settings, clock)
     try:
         _tick(scheduler)
@@ -175,11 +181,13 @@ def test_a_slot_due_while_the_previous_run_is_going_is_skipped_and_recorded(
     settings = MonitorSettings(min_interval_s=1.0)
     clock = Clock(T0)
     spec = ScheduleSpec(name="s", targets="127.0.0.1", profile="quick", every="5m")
-    sched = create_schedule(mstore, spec, services.config, settings, actor="ana", clock=clock)
+    sched = create_schedule(
+        mstore, spec, services.config, settings, gate=services.gate, who=ANA, clock=clock
+    )
     # Another live scheduler process on this machine holds the previous slot's run.
     holder = _holder()
     try:
-        me = Identity.current()
+        me = Holder.current()
         going = Run(
             id=run_id(sched.id, T0 - EVERY),
             schedule_id=sched.id,
@@ -209,7 +217,7 @@ def test_a_run_whose_scheduler_died_is_marked_interrupted(
 ) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
-    me = Identity.current()
+    me = Holder.current()
     dead = Run(
         id="sched-x@1",
         schedule_id="sched-x",
@@ -234,9 +242,11 @@ def test_targets_are_checked_against_the_scope_again_at_every_run(
     settings = MonitorSettings(min_interval_s=1.0)
     spec = ScheduleSpec(name="wide", targets="127.0.0.1", profile="quick", every="5m")
     clock = Clock(T0)
-    sched = create_schedule(mstore, spec, test_config, settings, actor="ana", clock=clock)
     shrunk = dataclasses.replace(test_config, scope=config.parse_scope("127.0.0.2/32"))
     svc = build(shrunk)
+    sched = create_schedule(
+        mstore, spec, test_config, settings, gate=svc.gate, who=ANA, clock=clock
+    )
     scheduler = _scheduler(svc, mstore, settings, clock)
     try:
         [run] = _tick(scheduler)
