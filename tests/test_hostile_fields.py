@@ -54,48 +54,32 @@ def nmap_xml(protocol: str = "tcp", value: str = HOSTILE) -> bytes:
 </nmaprun>""".encode()
 
 
-def stored_report() -> Report:
-    """What a store written before protocols were checked may still hold: hostile everywhere."""
-    port = Port(
-        443,
-        HOSTILE_PROTOCOL,
-        "open",
-        HOSTILE,
-        HOSTILE,
-        HOSTILE,
-        HOSTILE,
-        HOSTILE,
-        (HOSTILE,),
-        (Script(HOSTILE, HOSTILE),),
-    )
+def stored_report(value: str = HOSTILE, protocol: str = HOSTILE_PROTOCOL) -> Report:
+    """What a store written before protocols were checked may still hold: ``value`` everywhere."""
+    v = value
+    port = Port(443, protocol, "open", v, v, v, v, v, (v,), (Script(v, v),))
+    host = Host(v, hostnames=(v,), status=v, ports=(port,), scripts=(Script(v, v),))
     return Report(
         id="rep-stored",
-        hosts=(
-            Host(
-                HOSTILE,
-                hostnames=(HOSTILE,),
-                status=HOSTILE,
-                ports=(port,),
-                scripts=(Script(HOSTILE, HOSTILE),),
-            ),
-        ),
-        targets=(HOSTILE,),
-        profile=HOSTILE,
-        nmap_version=HOSTILE,
-        args=HOSTILE,
+        hosts=(host,),
+        targets=(v,),
+        profile=v,
+        nmap_version=v,
+        args=v,
         complete=False,
-        note=HOSTILE,
+        note=v,
     )
 
 
-def hostile_summary(report_id: str) -> Summary:
+def hostile_summary(report_id: str, value: str = HOSTILE) -> Summary:
+    """A summary with ``value`` in its labels and text, and two claims the scan does not hold."""
     return Summary(
         id="sum-h",
         report_id=report_id,
-        model=HOSTILE,
-        audience=HOSTILE,
-        status=HOSTILE,
-        text="Patch 10.0.0.1 now.\n" + HOSTILE + "\nAlso CVE-2099-0001 on 10.0.0.99.",
+        model=value,
+        audience=value,
+        status=value,
+        text="Patch 10.0.0.1 now.\n" + value + "\nAlso CVE-2099-0001 on 10.0.0.99.",
         created_at=1.0,
     )
 
