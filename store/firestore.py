@@ -71,6 +71,22 @@ HEALTH_TIMEOUT_S = 3.0
 DEFAULT_EMULATOR_PROJECT = "demo-scanscribe"
 APP_PREFIX = "scanscribe"
 
+# Each write carries when its record was saved (seconds since the epoch, strictly increasing
+# per process); a write never replaces a document saved later by any process or machine.
+WRITTEN_AT = "written_at"
+# A record whose document would pass this size is kept as JSON text in pieces under
+# {doc}/parts, its top document holding only its small fields (what queries filter and sort on).
+INLINE_MAX_BYTES = 512 * 1024
+PARTS = "parts"
+# A report's free-text metadata (nmap's args, a note) longer than this is cut, with a note.
+META_TEXT_MAX = 64 * 1024
+# A background pass sends what waits in the outbox this often, until nothing (but parked
+# records) waits.
+FLUSH_EVERY_S = 30.0
+# An outbox record Firestore answered with a refusal this many times is parked: kept locally,
+# shown in System status, no longer retried automatically, and never in the way of others.
+PARK_AFTER_REFUSALS = 3
+
 # Firestore cannot hold an array directly inside an array; such values are kept as JSON text
 # under this key (field names shaped like __x__ are reserved, so it is not one of those).
 _JSON_KEY = "_json_"
@@ -83,6 +99,8 @@ class PendingItem:
     kind: str
     doc_id: str
     attempts: int
+    parked: bool = False
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,33 @@ class SyncResult:
 
 class _Offline(StoreUnavailable):
     """Firestore failed a moment ago; the call was not tried again yet."""
+
+
+class _Superseded(Exception):
+    """Firestore holds a copy of the record saved later than the one being sent."""
+
+
+def _doc_bytes(data: dict[str, Any]) -> int:
+    """About how many bytes Firestore counts for a document (its JSON size, a bit above)."""
+    return len(json.dumps(data, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def _small(value: Any) -> bool:
+    return (
+        value is None
+        or isinstance(value, bool | int | float)
+        or (isinstance(value, str) and len(value) <= 1024)
+    )
+
+
+def _trim_text(value: str, limit: int) -> str:
+    if len(value) <= limit:
+        return value
+    return (
+        value[:limit]
+        + f" [... {len(value) - limit} more characters left out: too long for one Firestore "
+        "document; the imported file has the whole text]"
+    )
 
 
 def _encode(value: Any) -> Any:
@@ -202,8 +247,15 @@ class FirestoreStore:
         emulator_host: str | None = None,
         timeout_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        flush_every_s: float = FLUSH_EVERY_S,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._make_client = make_client
+        self._flush_every_s = flush_every_s
+        self._wall = wall
+        self._last_stamp = 0.0
+        self._flusher: threading.Thread | None = None
+        self._closing = threading.Event()
         self._client_obj: Any = None
         self._outbox = outbox
         self.host = outbox.host
@@ -225,7 +277,11 @@ class FirestoreStore:
 
     @classmethod
     def from_config(
-        cls, cfg: Config, outbox: SQLiteStore, clock: Callable[[], float] = time.monotonic
+        cls,
+        cfg: Config,
+        outbox: SQLiteStore,
+        clock: Callable[[], float] = time.monotonic,
+        flush_every_s: float = FLUSH_EVERY_S,
     ) -> FirestoreStore:
         """Build the store from settings and send what the outbox holds; ConfigError if unset."""
         app = firebase_app(cfg)
@@ -249,9 +305,11 @@ class FirestoreStore:
             emulator_host=emulator,
             timeout_s=cfg.firestore_timeout_s,
             clock=clock,
+            flush_every_s=flush_every_s,
         )
         if store._pending:
             store.sync_outbox()
+            store._start_flusher()
         return store
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -398,6 +456,15 @@ class FirestoreStore:
                 self._pending.add(key)
                 level = logging.INFO if isinstance(exc, _Offline) else logging.WARNING
                 log.log(level, "kept %s %s in the local outbox: %s", kind, doc_id, exc)
+                self._start_flusher()
+                return
+            except (ValueError, TypeError, OverflowError) as exc:
+                # The client cannot even encode this record (an integer past 64 bits, say):
+                # keep it here, parked with the reason, and let every other record go on.
+                self._outbox.outbox_put(key, kind, doc_id, body())
+                self._outbox.outbox_park(key, f"{kind} {doc_id} cannot be sent: {exc}")
+                self._pending.add(key)
+                log.error("parked %s %s in the local outbox: %s", kind, doc_id, exc)
                 return
             if key in self._pending:
                 # This newer copy reached Firestore; the older pending one must never follow it.
@@ -411,22 +478,63 @@ class FirestoreStore:
             self._next_auto_sync = self._clock() + OFFLINE_BACKOFF_S
 
     def _push_body(self, kind: str, body: dict[str, Any]) -> None:
+        # Copies kept by older versions carry no time: they lose to anything saved since.
+        stamp = float(body.get(WRITTEN_AT) or 0.0)
         if kind == "report":
-            self._push_report(report_from_dict(body))
+            self._push_report(report_from_dict(body), stamp)
         elif kind == "job":
-            self._push_record(JOBS, record_from_dict(Job, body))
+            self._push_record(JOBS, record_from_dict(Job, body), stamp)
         elif kind == "summary":
-            self._push_record(SUMMARIES, record_from_dict(Summary, body))
+            self._push_record(SUMMARIES, record_from_dict(Summary, body), stamp)
         elif kind == "comparison":
-            self._push_record(COMPARISONS, record_from_dict(Comparison, body))
+            self._push_record(COMPARISONS, record_from_dict(Comparison, body), stamp)
         else:
             raise StoreError(f"The outbox holds a record of unknown kind {kind!r}.")
 
     def pending(self) -> list[PendingItem]:
-        """Records saved locally that wait for Firestore, oldest first."""
+        """Records saved locally that wait for Firestore, oldest first; parked ones say why."""
         items = self._outbox.outbox_items()
+        parked = self._outbox.outbox_parked()
         self._pending = {i[0] for i in items}
-        return [PendingItem(kind, doc_id, attempts) for _, kind, doc_id, _, attempts in items]
+        return [
+            PendingItem(kind, doc_id, attempts, key in parked, parked.get(key, ""))
+            for key, kind, doc_id, _, attempts in items
+        ]
+
+    def _start_flusher(self) -> None:
+        """Send what waits in the outbox in the background, so it lands without another save."""
+        with self._state_lock:
+            if self._closing.is_set() or (self._flusher and self._flusher.is_alive()):
+                return
+            self._flusher = threading.Thread(
+                target=self._flush, name="firestore-outbox", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush(self) -> None:
+        while not self._closing.wait(self._flush_every_s):
+            try:
+                result = self.sync_outbox()
+                parked = len(self._outbox.outbox_parked())
+            except Exception:  # the loop must go on; the next pass tries again
+                log.exception("sending the outbox in the background failed")
+                continue
+            if result.pending <= parked:
+                return
+
+    def _park_or_count(self, key: str, exc: BaseException, attempts: int) -> None:
+        """Count a refusal of a pending record; park it when retrying cannot help."""
+        from google.api_core import exceptions as gexc
+
+        error = str(exc) or type(exc).__name__
+        cause = exc.__cause__ if isinstance(exc, StoreUnavailable) else exc
+        permanent = not isinstance(exc, StoreUnavailable) or isinstance(
+            cause, gexc.InvalidArgument | gexc.FailedPrecondition
+        )
+        self._outbox.outbox_failed(key, error)
+        if permanent or attempts + 1 >= PARK_AFTER_REFUSALS:
+            self._outbox.outbox_park(key, error)
+            log.error("parked %s in the outbox: %s", key, error)
 
     def is_pending(self, kind: str, doc_id: str) -> bool:
         """Whether this record (kind: report, job, summary or comparison) waits in the outbox."""
@@ -445,7 +553,10 @@ class FirestoreStore:
             if not items and self._offline() and not self._probe():
                 # Nothing to send, but someone asked to try now: say whether it answers.
                 error = self._last_error
-            for key, kind, doc_id, body, _ in items:
+            parked = self._outbox.outbox_parked()
+            for key, kind, doc_id, body, attempts in items:
+                if key in parked:
+                    continue  # refused for good; kept locally and shown in System status
                 with self._locked(key):
                     if key not in self._pending:
                         continue  # a newer copy went straight to Firestore meanwhile
@@ -457,10 +568,19 @@ class FirestoreStore:
                             functools.partial(self._push_body, kind, body),
                             force=sent == 0 and not error,
                         )
+                    except _Superseded:
+                        log.info("dropped %s from the outbox: Firestore holds a later copy", key)
+                    except _Offline as exc:
+                        error = str(exc)
+                        continue
                     except StoreUnavailable as exc:
                         error = str(exc)
-                        if not isinstance(exc, _Offline):
-                            self._outbox.outbox_failed(key, error)
+                        if not self._offline():
+                            self._park_or_count(key, exc, attempts)
+                        continue
+                    except Exception as exc:  # a record that cannot even be built: park it
+                        error = f"{kind} {doc_id} cannot be sent: {exc}"
+                        self._park_or_count(key, exc, attempts)
                         continue
                     self._outbox.outbox_done(key)
                     self._pending.discard(key)
@@ -515,7 +635,12 @@ class FirestoreStore:
             pending = len(self.pending())
         except StoreError as exc:
             pending, error = -1, error or str(exc)
+        try:
+            parked = len(self._outbox.outbox_parked())
+        except StoreError:
+            parked = -1
         status: dict[str, Any] = {
+            "parked": parked,
             "ok": answers,
             "backend": "firestore",
             "project": self.project,
@@ -534,8 +659,12 @@ class FirestoreStore:
         """Save a report's hosts in chunks, then its metadata, which makes the new chunks live."""
         if not report.created_at:
             report = dataclasses.replace(report, created_at=time.time())
+        stamp = self._stamp()
         self._write(
-            "report", report.id, lambda: self._push_report(report), lambda: report_to_dict(report)
+            "report",
+            report.id,
+            lambda: self._direct("report", report.id, lambda: self._push_report(report, stamp)),
+            lambda: {**report_to_dict(report), WRITTEN_AT: stamp},
         )
         self._keep_copy(report)
 
@@ -547,14 +676,17 @@ class FirestoreStore:
             # Only a convenience: the report itself is safe in Firestore or in the outbox.
             log.warning("could not keep a local copy of report %s: %s", report.id, exc)
 
-    def _push_report(self, report: Report) -> None:
+    def _push_report(self, report: Report, written_at: float) -> None:
         client = self._client
         scan = client.collection(SCANS).document(report.id)
         raw = hosts_to_json(report.hosts)
         generation = hashlib.sha256(raw).hexdigest()[:16]
         hosts = raw.decode("utf-8")
         pieces = split_utf8(hosts, CHUNK_BYTES)
-        meta = _encode(report_meta(report))
+        plain = report_meta(report)
+        for name in ("args", "note"):
+            plain[name] = _trim_text(plain[name] or "", META_TEXT_MAX)
+        meta = _encode(plain)
         meta.update(
             hosts_total=len(report.hosts),
             hosts_up=report.hosts_up,
@@ -562,8 +694,14 @@ class FirestoreStore:
             generation=generation,
             chunks=len(pieces),
         )
+        meta[WRITTEN_AT] = written_at
+        if _doc_bytes(meta) > INLINE_MAX_BYTES:
+            meta["extra"] = {"_json_": _trim_text(json.dumps(plain["extra"]), META_TEXT_MAX)}
+            meta["targets"] = [t for t in plain["targets"][:1000]]
         old = self._get_doc(scan)
         old_meta = old.to_dict() if old.exists else {}
+        if float(old_meta.get(WRITTEN_AT) or 0.0) > written_at:
+            raise _Superseded(report.id)
         batch = _Batch(client, self._commit)
         chunks = scan.collection(HOST_CHUNKS)
         for seq, piece in enumerate(pieces):
@@ -701,8 +839,11 @@ class FirestoreStore:
 
         client = self._client
         key = f"report:{report_id}"
+        # A diff summary whose base is gone could no longer be checked: it goes with its base.
         pending_summaries = [
-            b["id"] for b in self._local_copies("summary") if b.get("report_id") == report_id
+            b["id"]
+            for b in self._local_copies("summary")
+            if report_id in (b.get("report_id"), b.get("base_report_id"))
         ]
 
         def delete() -> bool:
@@ -711,11 +852,14 @@ class FirestoreStore:
             batch = _Batch(client, self._commit)
             for chunk in self._stream(scan.collection(HOST_CHUNKS).select(["seq"])):
                 batch.delete(chunk.reference)
-            summaries = client.collection(SUMMARIES).where(
-                filter=FieldFilter("report_id", "==", report_id)
-            )
-            for snap in self._stream(summaries.select(["report_id"])):
-                batch.delete(snap.reference)
+            for field in ("report_id", "base_report_id"):
+                summaries = client.collection(SUMMARIES).where(
+                    filter=FieldFilter(field, "==", report_id)
+                )
+                for snap in self._stream(summaries.select(["report_id"])):
+                    for part in self._stream(snap.reference.collection(PARTS).select(["seq"])):
+                        batch.delete(part.reference)
+                    batch.delete(snap.reference)
             batch.delete(scan)
             batch.commit()
             return bool(exists)
@@ -734,15 +878,90 @@ class FirestoreStore:
             raise NotFound(f"No report with id {report_id!r}.")
 
     # -- generic records ---------------------------------------------------------------------
-    def _push_record(self, collection: str, rec: Job | Summary | Comparison) -> None:
-        doc = self._client.collection(collection).document(rec.id)
+    def _stamp(self) -> float:
+        """When a record is saved: wall-clock time, strictly increasing within this process."""
+        with self._state_lock:
+            self._last_stamp = max(self._wall(), self._last_stamp + 1e-6)
+            return self._last_stamp
+
+    def _push_record(
+        self, collection: str, rec: Job | Summary | Comparison, written_at: float
+    ) -> None:
+        """Write a record unless Firestore holds a copy saved later (by any process).
+
+        The read and the write are one transaction, so no other writer slips in between. A
+        record too big for one document goes in pieces, written before the document naming them.
+        """
+        from google.cloud import firestore
+
+        client = self._client
+        doc = client.collection(collection).document(rec.id)
         data = _encode(record_to_dict(rec))
-        doc.set(data, **self._opts())
+        data[WRITTEN_AT] = written_at
+        parts: list[str] = []
+        if _doc_bytes(data) > INLINE_MAX_BYTES:
+            text = json.dumps(data, separators=(",", ":"))
+            generation = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+            parts = split_utf8(text, CHUNK_BYTES)
+            top = {k: v for k, v in data.items() if _small(v)}
+            data = {**top, "_parts": len(parts), "_generation": generation}
+            batch = _Batch(client, self._commit)
+            for seq, piece in enumerate(parts):
+                batch.set(
+                    doc.collection(PARTS).document(f"{generation}-{seq:05d}"),
+                    {"seq": seq, "data": piece},
+                    len(piece.encode("utf-8")),
+                )
+            batch.commit()
+
+        def put(transaction: Any) -> dict[str, Any]:
+            snap = doc.get(transaction=transaction, **self._opts())
+            held = snap.to_dict() if snap.exists else {}
+            if float(held.get(WRITTEN_AT) or 0.0) > written_at:
+                raise _Superseded(rec.id)
+            # Say so outright when a record split before is whole now: a replaced document
+            # loses its old fields in Firestore, but some emulators merge them.
+            transaction.set(doc, {"_parts": 0, **data} if held.get("_parts") else data)
+            return held
+
+        limit = min(RETRY_DEADLINE_S, self.timeout_s)
+        old = self._call(lambda: firestore.transactional(put)(client.transaction()), limit)
+        if old.get("_parts") and old.get("_generation") != data.get("_generation"):
+            batch = _Batch(client, self._commit)
+            for seq in range(int(old["_parts"])):
+                batch.delete(doc.collection(PARTS).document(f"{old['_generation']}-{seq:05d}"))
+            batch.commit()
+
+    def _expand(self, ref: Any, raw: dict[str, Any]) -> dict[str, Any]:
+        """A document's whole record: the document itself, or its pieces put back together."""
+        if not raw.get("_parts"):
+            return dict(_decode(raw))
+        generation, count = raw["_generation"], int(raw["_parts"])
+        refs = [ref.collection(PARTS).document(f"{generation}-{i:05d}") for i in range(count)]
+        found: dict[int, str] = {}
+        for part in self._call(lambda: list(self._client.get_all(refs, **self._opts()))):
+            if part.exists:
+                found[int(part.get("seq"))] = part.get("data")
+        if len(found) != count:
+            raise StoreError(f"Record {ref.id!r} in Firestore is missing pieces; save it again.")
+        return dict(_decode(json.loads("".join(found[i] for i in range(count)))))
 
     def _save_record(self, kind: str, collection: str, rec: Job | Summary | Comparison) -> None:
+        stamp = self._stamp()
         self._write(
-            kind, rec.id, lambda: self._push_record(collection, rec), lambda: record_to_dict(rec)
+            kind,
+            rec.id,
+            lambda: self._direct(kind, rec.id, lambda: self._push_record(collection, rec, stamp)),
+            lambda: {**record_to_dict(rec), WRITTEN_AT: stamp},
         )
+
+    @staticmethod
+    def _direct(kind: str, doc_id: str, push: Callable[[], None]) -> None:
+        """A direct write that finds a later copy in Firestore has nothing left to do."""
+        try:
+            push()
+        except _Superseded:
+            log.info("%s %s not written: Firestore holds a copy saved later", kind, doc_id)
 
     def _get(self, kind: str, collection: str, cls: type[R], rec_id: str, what: str) -> R:
         local = self._local_copy(kind, rec_id)
@@ -755,14 +974,23 @@ class FirestoreStore:
         )
         if not snap.exists:
             raise NotFound(f"No {what} with id {rec_id!r}.")
-        return record_from_dict(cls, _decode(snap.to_dict()))
+        body = self._remote(
+            f"{what} {rec_id}", lambda: self._expand(snap.reference, snap.to_dict())
+        )
+        return record_from_dict(cls, body)
 
     def _query(self, what: str, queries: Iterable[Any]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for query in queries:
             docs = self._remote(what, functools.partial(self._stream, query))
             for snap in docs:
-                found[snap.id] = _decode(snap.to_dict())
+                raw = snap.to_dict()
+                if raw.get("_parts"):
+                    found[snap.id] = self._remote(
+                        what, functools.partial(self._expand, snap.reference, raw)
+                    )
+                else:
+                    found[snap.id] = _decode(raw)
         return found
 
     def _newest_first(
@@ -859,6 +1087,7 @@ class FirestoreStore:
 
     def close(self) -> None:
         """Close the Firestore channel and the outbox's connection."""
+        self._closing.set()
         with self._state_lock:
             old, self._client_obj = self._client_obj, None
         _close_client(old)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,9 +72,22 @@ class HeldScan:
         self.release_file.touch()
 
 
-@pytest.fixture
-def held_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HeldScan:
+@pytest.fixture(name="held_scan")
+def held_scan_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HeldScan:
     """nmap replaced by a stand-in whose scans run until the test releases them."""
     held = HeldScan(tmp_path / "held-nmap", 4321)
     monkeypatch.setenv("PATH", f"{held.bin}{os.pathsep}{os.environ['PATH']}")
     return held
+
+
+@pytest.fixture(name="lookalike_nmap")
+def lookalike_nmap_fixture(tmp_path: Path) -> Iterator[int]:
+    """A live local process group led by a program named nmap (a copy of sleep): what a
+    recorded process group number may point at on this machine by chance."""
+    nmap = tmp_path / "lookalike" / "nmap"
+    nmap.parent.mkdir()
+    shutil.copy("/bin/sleep", nmap)
+    proc = subprocess.Popen([str(nmap), "120"], start_new_session=True)
+    yield proc.pid
+    proc.kill()
+    proc.wait()

@@ -402,19 +402,89 @@ def test_unusable_key_file_named_at_startup(tmp_path: Path) -> None:
         services.build(cfg)
 
 
-def test_record_firestore_refuses_is_kept_and_blocks_nothing(
+def test_a_record_over_one_mib_is_split_and_reads_back_whole(
     firestore_emulator: Emulator, firestore_store: FirestoreStore, firestore_project: str
 ) -> None:
-    huge = summary("sum-huge", "rep-1", 10.0, "x" * (ONE_MIB + 100), status="complete")
+    huge = summary("sum-huge", "rep-1", 10.0, "é" * ONE_MIB, status="complete")
     firestore_store.save_summary(huge)
-    assert [p.doc_id for p in firestore_store.pending()] == ["sum-huge"]
-    assert firestore_store.get_summary("sum-huge") == huge  # kept locally, not lost
-    # The refusal is about that record, not the connection: other saves still go straight in.
     firestore_store.save_summary(summary("sum-small", "rep-1", 11.0, "fits"))
-    assert list(firestore_emulator.documents(firestore_project, "executive_summaries")) == [
-        "sum-small"
-    ]
+    assert firestore_store.pending() == []
+    assert firestore_store.get_summary("sum-huge") == huge
+    assert {s.id: s for s in firestore_store.list_summaries("rep-1")}["sum-huge"] == huge
+    dump = firestore_emulator.dump()["projects"][firestore_project]["databases"]["(default)"]
+    doc = dump["collections"]["executive_summaries"]["documents"]["sum-huge"]
+    parts = [p for p in doc["collections"]["parts"]["documents"].values() if p["fields"]]
+    assert len(parts) >= 8
+    assert max(firestore_size(d) for d in [doc, *parts]) < ONE_MIB // 2
+    # Saved again shorter, it is one document again and the old pieces are gone.
+    short = dataclasses.replace(huge, text="short now")
+    firestore_store.save_summary(short)
+    assert firestore_store.get_summary("sum-huge") == short
+    dump = firestore_emulator.dump()["projects"][firestore_project]["databases"]["(default)"]
+    doc = dump["collections"]["executive_summaries"]["documents"]["sum-huge"]
+    left = doc.get("collections", {}).get("parts", {}).get("documents", {}).values()
+    assert not [p for p in left if p["fields"]]
+
+
+def test_a_report_with_huge_args_is_saved_with_them_trimmed_and_a_note(
+    firestore_store: FirestoreStore,
+) -> None:
+    report = dataclasses.replace(small_report("rep-args", 10.0), args="nmap " + "-v " * ONE_MIB)
+    firestore_store.save_report(report)
+    assert firestore_store.pending() == []
+    firestore_store._outbox.drop_cached_report("rep-args")  # read Firestore's copy, not ours
+    stored = firestore_store.get_report("rep-args")
+    assert stored.hosts == report.hosts
+    assert stored.args.startswith("nmap -v -v") and len(stored.args) < 70_000
+    assert "characters left out: too long for one Firestore document" in stored.args
+
+
+def test_a_record_that_cannot_be_sent_is_parked_and_blocks_nothing(
+    firestore_emulator: Emulator, firestore_store: FirestoreStore, firestore_project: str
+) -> None:
+    # Firestore integers are 64-bit: this one cannot be encoded, however often it is retried.
+    bad = dataclasses.replace(summary("sum-bad", "rep-1", 10.0, "kept"), options={"seed": 2**70})
+    firestore_store.save_summary(bad)
+    assert firestore_store.get_summary("sum-bad") == bad  # kept locally, not lost
+    [item] = firestore_store.pending()
+    assert (item.doc_id, item.parked) == ("sum-bad", True)
+    assert "cannot be sent" in item.error
+    # Others still go, straight in and through the outbox alike.
+    firestore_store.save_summary(summary("sum-good", "rep-1", 11.0, "fits"))
+    outbox = SQLiteStore(firestore_store._outbox.path)
+    from store.serialize import record_to_dict
+
+    waiting = summary("sum-waiting", "rep-1", 12.0, "was offline")
+    outbox.outbox_put("summary:sum-waiting", "summary", "sum-waiting", record_to_dict(waiting))
+    outbox.outbox_put("summary:sum-odd", "widget", "sum-odd", {"id": "sum-odd"})
+    outbox.close()
     result = firestore_store.sync_outbox()
-    assert (result.sent, result.pending) == (0, 1)
-    assert "refused" in result.error
-    assert firestore_store.health()["ok"] is True
+    assert result.sent == 1
+    assert set(firestore_emulator.documents(firestore_project, "executive_summaries")) == {
+        "sum-good",
+        "sum-waiting",
+    }
+    parked = {p.doc_id: p for p in firestore_store.pending()}
+    assert set(parked) == {"sum-bad", "sum-odd"} and all(p.parked for p in parked.values())
+    assert "unknown kind" in parked["sum-odd"].error
+    health = firestore_store.health()
+    assert health["ok"] is True and health["parked"] == 2
+    assert firestore_store.sync_outbox().sent == 0  # parked records are not retried
+
+
+def test_deleting_a_report_deletes_the_diff_summaries_built_on_it(
+    firestore_emulator: Emulator, firestore_store: FirestoreStore, firestore_project: str
+) -> None:
+    firestore_store.save_report(small_report("rep-old", 10.0))
+    firestore_store.save_report(small_report("rep-new", 20.0))
+    diff = summary("sum-diff", "rep-new", 30.0, "é" * ONE_MIB, base_report_id="rep-old")
+    firestore_store.save_summary(diff)
+    firestore_store.save_summary(summary("sum-new", "rep-new", 31.0))
+    firestore_store.delete_report("rep-old")
+    with pytest.raises(NotFound):
+        firestore_store.get_summary("sum-diff")
+    assert [s.id for s in firestore_store.list_summaries("rep-new")] == ["sum-new"]
+    dump = firestore_emulator.dump()["projects"][firestore_project]["databases"]["(default)"]
+    gone = dump["collections"]["executive_summaries"]["documents"].get("sum-diff", {})
+    parts = gone.get("collections", {}).get("parts", {}).get("documents", {}).values()
+    assert not gone.get("fields") and not [p for p in parts if p["fields"]]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from store.identity import FALLBACK_NAME, HostIdentity, boot_id, machine_id
 from store.records import Job, Summary, new_id
 from store.sqlite import SQLiteStore
 from tests.fixtures_scanner import group_alive
+from tests.runner_support import lookalike_nmap_fixture  # noqa: F401 - a fixture
 
 MACHINE_A = HostIdentity("machine-a", boot_id() or "boot-now")
 MACHINE_B = HostIdentity("machine-b", boot_id() or "boot-now")
@@ -28,19 +27,6 @@ def dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
-
-
-@pytest.fixture
-def local_nmap_group(tmp_path: Path) -> Iterator[int]:
-    """A live process group on this machine led by a program named nmap (a copy of sleep):
-    what a recorded process group number may point at here by chance."""
-    nmap = tmp_path / "lookalike" / "nmap"
-    nmap.parent.mkdir()
-    shutil.copy("/bin/sleep", nmap)
-    proc = subprocess.Popen([str(nmap), "120"], start_new_session=True)
-    yield proc.pid
-    proc.kill()
-    proc.wait()
 
 
 def running_job(host: HostIdentity, runner_pid: int, pgid: int) -> Job:
@@ -84,33 +70,33 @@ def recover_jobs(store: Store, cfg: config.Config) -> list[str]:
 
 # -- on one shared SQLite file ------------------------------------------------------------------
 def test_another_machines_job_is_left_alone_and_no_local_group_is_signalled(
-    db_path: Path, test_config: config.Config, local_nmap_group: int
+    db_path: Path, test_config: config.Config, lookalike_nmap: int
 ) -> None:
     # Machine A's runner pid does not exist here, and its nmap's group number is taken here.
-    theirs = running_job(MACHINE_A, dead_pid(), local_nmap_group)
+    theirs = running_job(MACHINE_A, dead_pid(), lookalike_nmap)
     a = SQLiteStore(db_path, host=MACHINE_A)
     a.save_job(theirs)
     b = SQLiteStore(db_path, host=MACHINE_B)
     try:
         assert recover_jobs(b, test_config) == []
         assert b.get_job(theirs.id).status == "running"
-        assert group_alive(local_nmap_group)
+        assert group_alive(lookalike_nmap)
     finally:
         a.close()
         b.close()
 
 
 def test_a_job_from_an_earlier_boot_is_interrupted_and_no_group_is_signalled(
-    sqlite_store: SQLiteStore, test_config: config.Config, local_nmap_group: int
+    sqlite_store: SQLiteStore, test_config: config.Config, lookalike_nmap: int
 ) -> None:
     here = sqlite_store.host
     earlier = HostIdentity(here.machine_id, "an-earlier-boot")
     # After a reboot the recorded pids name other processes: pid 1 is alive, yet not the owner.
-    old = running_job(earlier, 1, local_nmap_group)
+    old = running_job(earlier, 1, lookalike_nmap)
     sqlite_store.save_job(old)
     assert recover_jobs(sqlite_store, test_config) == [old.id]
     assert sqlite_store.get_job(old.id).status == "interrupted"
-    assert group_alive(local_nmap_group)
+    assert group_alive(lookalike_nmap)
 
 
 def test_this_machines_dead_job_in_this_boot_is_still_recovered(

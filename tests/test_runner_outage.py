@@ -16,9 +16,7 @@ from scanner.runner import LocalRunner
 from store.records import Job
 from store.sqlite import BUSY_TIMEOUT_MS, SQLiteStore
 from tests.fixtures_scanner import wait_for
-from tests.runner_support import HeldScan, held_scan
-
-__all__ = ["held_scan"]
+from tests.runner_support import HeldScan, held_scan_fixture  # noqa: F401 - a fixture
 
 
 @pytest.fixture

@@ -296,3 +296,17 @@ def test_copies_never_mix_with_the_reports_of_this_file(sqlite_store: SQLiteStor
     assert [r.id for r in sqlite_store.list_reports()] == ["rep-local"]
     assert sqlite_store.get_report("rep-local") == small_report("rep-local", 1.0)
     assert sqlite_store.cached_report("rep-local") is None
+
+
+def test_deleting_a_report_deletes_the_diff_summaries_built_on_it(
+    sqlite_store: SQLiteStore,
+) -> None:
+    sqlite_store.save_report(small_report("rep-old", 10.0))
+    sqlite_store.save_report(small_report("rep-new", 20.0))
+    sqlite_store.save_summary(summary("sum-diff", "rep-new", 30.0, base_report_id="rep-old"))
+    sqlite_store.save_summary(summary("sum-new", "rep-new", 31.0))
+    sqlite_store.delete_report("rep-old")
+    # Its base gone, the diff summary could only show every claim unsupported.
+    with pytest.raises(NotFound):
+        sqlite_store.get_summary("sum-diff")
+    assert [s.id for s in sqlite_store.list_summaries("rep-new")] == ["sum-new"]
