@@ -19,6 +19,22 @@ from scanner.targets import TargetSet
 STATS_EVERY = "1s"
 FULL_TCP_TIMING = ("-T4", "--min-rate", "3000", "--max-retries", "2", "--max-rtt-timeout", "150ms")
 
+# Scripts in "default and safe" that make a scanned host contact someone else for nmap: they
+# would carry the scan past the scope through an in-scope proxy, FTP or DNS server. The
+# "external" category covers the proxy checks (and any such script a newer nmap adds); the rest
+# are named one by one because nmap files them as plain default and safe.
+THIRD_PARTY_SCRIPTS = (
+    "http-open-proxy",  # asks an HTTP proxy for www.google.com, wikipedia.org, ...
+    "socks-open-proxy",  # the same through SOCKS4 and SOCKS5
+    "ftp-bounce",  # PORT to scanme.nmap.org (10.0.0.1 when that does not resolve)
+    "dns-recursion",  # asks a DNS server to resolve www.wikipedia.org for nmap
+)
+# Broadcast scripts talk to the whole local network rather than the target: out too.
+SAFE_SCRIPTS = (
+    "(default and safe) and not external and not broadcast"
+    f" and not ({' or '.join(THIRD_PARTY_SCRIPTS)})"
+)
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -92,8 +108,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             Profile(
                 id="safe-scripts",
                 title="Safe scripts",
-                description="Versions plus the NSE scripts that are both default and safe.",
-                args=("-sT", "-T4", "-sV", "--script", "default and safe"),
+                description="Versions plus the NSE scripts that are both default and safe, "
+                "except those that make a scanned host contact third parties.",
+                # One fixed argv element: nmap parses the expression, no shell ever sees it.
+                args=("-sT", "-T4", "-sV", "--script", SAFE_SCRIPTS),
                 default_ports=("--top-ports", "1000"),
                 host_timeout="30m",
                 timeout_s=2 * 60 * 60,
@@ -124,10 +142,24 @@ def get_profile(name: str) -> Profile:
 
 
 def build_argv(
-    profile: Profile, targets: TargetSet, ports: str = "", nmap: str = "nmap", root: bool = False
+    profile: Profile,
+    targets: TargetSet,
+    ports: str = "",
+    nmap: str = "nmap",
+    root: bool = False,
+    versiondb: str = "",
 ) -> list[str]:
-    """The complete nmap command line for validated targets and a canonical port spec."""
-    argv = [nmap, *profile.args_for(root)]
+    """The complete nmap command line for validated targets and a canonical port spec.
+
+    ``versiondb`` is the probe file from ``scanner.probes.scoped_probes``; a profile that detects
+    versions cannot be built without it, since nmap's own file sends SOCKS proxies to google.com.
+    """
+    args = profile.args_for(root)
+    argv = [nmap, *args]
+    if "-sV" in args:
+        if not versiondb:
+            raise ValueError(f"profile {profile.id!r} detects versions: pass the scoped probe file")
+        argv += ["--versiondb", versiondb]
     # The user's ports replace the profile's port selection, never add options of their own.
     argv += ["-p", ports] if ports else list(profile.default_ports)
     argv += ["--host-timeout", profile.host_timeout, "-n"]

@@ -28,6 +28,7 @@ from scanner import parser
 from scanner.errors import ImportRefused, NmapMissing, ScanError, TargetRefused
 from scanner.models import Report
 from scanner.nmapbin import install_hint, is_root, minimal_env
+from scanner.probes import scoped_probes
 from scanner.profiles import Profile, build_argv, get_profile
 from scanner.progress import parse_progress
 from scanner.targets import MAX_PORTS, Resolver, parse_ports, resolve_targets
@@ -217,7 +218,11 @@ class LocalRunner:
         nmap = shutil.which("nmap")
         if nmap is None:
             raise NmapMissing(f"nmap is not installed. Install it with: {install_hint()}")
-        argv = build_argv(prof, targets, port_spec, nmap=nmap, root=self._root())
+        root = self._root()
+        # Version detection reads a copy of nmap's probes without those that leave the scope.
+        probes = self.config.db_path.parent / "probes"
+        versiondb = str(scoped_probes(nmap, probes)) if "-sV" in prof.args_for(root) else ""
+        argv = build_argv(prof, targets, port_spec, nmap=nmap, root=root, versiondb=versiondb)
         job = Job(
             id=new_id("job"),
             targets=targets.tokens,

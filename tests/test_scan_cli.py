@@ -37,7 +37,7 @@ def test_profiles_lists_every_profile_with_its_arguments(child_env: dict[str, st
     assert table.returncode == 0
     for pid in ("quick", "standard", "full-tcp", "deep", "safe-scripts", "udp"):
         assert pid in table.stdout
-    assert '--script "default and safe"' in table.stdout
+    assert '--script "(default and safe) and not external' in table.stdout
     data = json.loads(cli(child_env, "profiles", "--format", "json").stdout)
     quick = next(p for p in data if p["id"] == "quick")
     assert quick["arguments"][:4] == ["-sT", "-T4", "--top-ports", "100"]
