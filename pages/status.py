@@ -64,8 +64,19 @@ with st.container(border=True, key="status_store"):
                 "sent on the next save, at start-up, or now with the button below."
             )
             st.dataframe(
-                [{"kind": p.kind, "id": p.doc_id, "attempts": p.attempts} for p in pending],
+                [
+                    {
+                        "kind": p.kind,
+                        "id": p.doc_id,
+                        "attempts": p.attempts,
+                        # Parked: Firestore refuses it for good; kept here, not retried.
+                        "parked": getattr(p, "parked", False),
+                        "error": getattr(p, "error", ""),
+                    }
+                    for p in pending
+                ],
                 hide_index=True,
+                key="status_pending",
             )
         else:
             st.caption("Nothing is waiting for Firestore.")
