@@ -4,12 +4,19 @@ The document is fed to expat in chunks and the frozen report objects are built a
 go by, so no element tree is ever held. The expat parser is defused the way
 ``defusedxml.ElementTree`` does it (entity declarations and external references raise
 defusedxml's own exceptions), but the ``<!DOCTYPE nmaprun>`` that real nmap output carries is
-allowed. Every refusal is an :class:`ImportRefused` whose message never quotes the file.
+allowed, and so is nmap 5-6's reference to its own DTD, which expat never fetches. Every refusal
+is an :class:`ImportRefused` whose message never quotes the file.
+
+Memory is bounded: what the report keeps is counted as it is built and a file whose report would
+outgrow 1.5 times its size (plus a constant) is refused, as is a single element over 32 MiB
+(expat buffers a whole tag, attributes and all, before it calls back). Together with the bytes
+themselves that keeps a parse under 3 times the file's size plus 100 MB.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -20,11 +27,25 @@ from defusedxml.common import EntitiesForbidden, ExternalReferenceForbidden
 
 from scanner.errors import ImportRefused
 from scanner.models import Host, OSMatch, Port, Report, Script, acyclic_build, make_port
+from scanner.xml_encoding import source_codec, to_utf8
 
 log = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
 CHUNK_BYTES = 1 << 20
+MiB = 1 << 20
+# What the report may keep, in estimated bytes: KEEP_FACTOR times the file's size plus KEEP_FLOOR.
+# Real nmap output keeps well under its own size (interned keywords, no element tree).
+KEEP_FACTOR = 1.5
+KEEP_FLOOR = 32 * MiB
+MAX_ELEMENT_BYTES = 32 * MiB
+# Estimated bytes each kept object costs (its slots, a list and a tuple slot, a port number).
+_PORT_COST = 160
+_HOST_COST = 320
+_SCRIPT_COST = 64
+_ITEM_COST = 16
+_MAX_CPE = 4096
+_size = sys.getsizeof
 
 Attrs = dict[str, str]
 _JUNK_AFTER_ROOT = expat.errors.codes[expat.errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT]
@@ -52,14 +73,35 @@ def _forbid_external(context: str, base: str | None, sysid: str | None, pubid: s
     raise ExternalReferenceForbidden(context, base, sysid, pubid)
 
 
+# nmap 5.x-6.x named its own DTD: <!DOCTYPE nmaprun PUBLIC "-//IDN nmap.org//DTD Nmap XML 1.04//EN"
+# "https://svn.nmap.org/nmap/docs/nmap.dtd">. expat never loads an external DTD subset here
+# (parameter entity parsing is off), so accepting that exact reference fetches nothing.
+_NMAP_DTD_PUBID = re.compile(r"-//IDN nmap\.org//DTD Nmap XML \d+\.\d+//EN")
+_NMAP_DTD_SYSIDS = frozenset(
+    ("https://svn.nmap.org/nmap/docs/nmap.dtd", "http://svn.nmap.org/nmap/docs/nmap.dtd")
+)
+
+
 def _doctype(name: str, sysid: str | None, pubid: str | None, has_internal_subset: bool) -> None:
-    # nmap writes a bare <!DOCTYPE nmaprun>; a DTD fetched from elsewhere is an external reference.
-    if sysid or pubid:
-        raise ExternalReferenceForbidden(name, None, sysid, pubid)
+    # nmap 7 writes a bare <!DOCTYPE nmaprun>; any DTD but nmap's own is an external reference.
+    if not sysid and not pubid:
+        return
+    if (
+        name == "nmaprun"
+        and sysid in _NMAP_DTD_SYSIDS
+        and pubid is not None
+        and _NMAP_DTD_PUBID.fullmatch(pubid)
+    ):
+        return
+    raise ExternalReferenceForbidden(name, None, sysid, pubid)
 
 
 class _NotNmap(Exception):
     """The root element is not ``nmaprun``."""
+
+
+class _OverBudget(Exception):
+    """The report being built would outgrow the memory allowed for this file."""
 
 
 def _float(value: str | None) -> float | None:
@@ -120,6 +162,8 @@ _AFTER_HOST = frozenset(
     )
 )
 _intern = sys.intern
+# A <host .../> start tag that is also its end.
+_EMPTY_HOST_TAG = re.compile(rb"""<host(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/>""")
 
 
 class _Builder:
@@ -130,10 +174,16 @@ class _Builder:
     values ("open", "tcp", "syn-ack", "http") are interned, so a big report holds one copy. The
     per-element path is a closure over local cells, the cheapest state Python offers, because it
     runs once for every element of files with hundreds of thousands of them.
+
+    Every kept object is charged against ``budget`` (estimated bytes); running out raises
+    :class:`_OverBudget`. ``data`` is the UTF-8 or native text expat is fed, so that the builder
+    can tell a nested ``<host>`` (hand-edited files have them) from the next one.
     """
 
-    def __init__(self, parser: Any) -> None:
+    def __init__(self, parser: Any, data: bytes, budget: int) -> None:
         self.parser = parser
+        self.data = data
+        self.budget = budget
         self.hosts: list[Host] = []
         self.run: Attrs = {}
         self.finished: Attrs = {}
@@ -141,6 +191,7 @@ class _Builder:
         self.scaninfo: list[Attrs] = []
         self.seen_root = False
         self.host_offset = -1
+        self.closed_from = 0
         self.start, self.finish, self.drop_open_host = self._make()
 
     def root(self, name: str, attrs: Attrs) -> None:
@@ -151,12 +202,49 @@ class _Builder:
         self.run = attrs
         self.parser.StartElementHandler = self.start
 
+    def _host_closed(self, now: int) -> bool:
+        """Whether the open host ended before byte ``now`` (a </host>, or it was <host/>)."""
+        since = max(self.host_offset, self.closed_from)
+        if self.data.rfind(b"</host>", since, now) >= 0:
+            return True
+        return _EMPTY_HOST_TAG.match(self.data, self.host_offset) is not None
+
+    def _skip_nested_host(self) -> None:
+        """Ignore a <host> inside an open <host>, up to its end tag (end tags watched only here)."""
+        parser = self.parser
+        depth = 1
+
+        def skip_start(name: str, attrs: Attrs) -> None:
+            nonlocal depth
+            depth += 1
+
+        def skip_end(name: str) -> None:
+            nonlocal depth
+            depth -= 1
+            if depth == 0:
+                parser.StartElementHandler = self.start
+                parser.EndElementHandler = None
+                # The outer host's own </host> is searched for only after this point.
+                self.closed_from = parser.CurrentByteIndex + 1
+
+        log.info("nmap XML holds a <host> inside another; the inner one is ignored")
+        parser.StartElementHandler = skip_start
+        parser.EndElementHandler = skip_end
+
     def _make(
         self,
     ) -> tuple[Callable[[str, Attrs], None], Callable[[], None], Callable[[], None]]:
         parser = self.parser
         hosts = self.hosts
         intern = _intern
+        size = _size
+        port_cost, host_cost, script_cost, item_cost = (
+            _PORT_COST,
+            _HOST_COST,
+            _SCRIPT_COST,
+            _ITEM_COST,
+        )
+        left = self.budget
         port_children = _PORT_CHILDREN
         after_host = _AFTER_HOST
         host: dict[str, Any] | None = None
@@ -167,17 +255,26 @@ class _Builder:
         cpes: list[str] = []
         scripts: list[Script] = []
         text: list[str] | None = None
+        text_len = 0
+
+        def cpe_text(piece: str) -> None:
+            nonlocal text_len
+            text_len += len(piece)
+            if text is not None and text_len <= _MAX_CPE:
+                text.append(piece)
 
         def end_cpe() -> None:
-            nonlocal text
+            nonlocal text, left
             parser.CharacterDataHandler = None
             value = "".join(text or ()).strip()
             text = None
-            if value and pa is not None:
+            # A CPE name is short; an endless one is dropped, not kept.
+            if value and pa is not None and text_len <= _MAX_CPE:
                 cpes.append(intern(value))
+                left -= item_cost + size(value)
 
         def end_port() -> None:
-            nonlocal pa, st, sv, cpes, scripts
+            nonlocal pa, st, sv, cpes, scripts, left
             assert pa is not None
             if sv is None:
                 name = product = version = extrainfo = ""
@@ -210,9 +307,12 @@ class _Builder:
                 cpes = []
             if scripts:
                 scripts = []
+            left -= port_cost
+            if left < 0:
+                raise _OverBudget
 
         def end_host() -> None:
-            nonlocal host, host_ports
+            nonlocal host, host_ports, left
             if pa is not None:
                 end_port()
             h = host
@@ -235,9 +335,12 @@ class _Builder:
                 )
             )
             host_ports = []
+            left -= host_cost
+            if left < 0:
+                raise _OverBudget
 
         def start(name: str, attrs: Attrs) -> None:
-            nonlocal host, pa, st, sv, text
+            nonlocal host, pa, st, sv, text, text_len, left
             if text is not None:
                 end_cpe()
             if pa is not None:
@@ -249,10 +352,15 @@ class _Builder:
                     return
                 if name == "cpe":
                     text = []
-                    parser.CharacterDataHandler = text.append
+                    text_len = 0
+                    parser.CharacterDataHandler = cpe_text
                     return
                 if name == "script":
-                    scripts.append(Script(intern(attrs.get("id", "")), attrs.get("output", "")))
+                    output = attrs.get("output", "")
+                    scripts.append(Script(intern(attrs.get("id", "")), output))
+                    left -= script_cost + size(output)
+                    if left < 0:
+                        raise _OverBudget
                     return
                 if name not in port_children:
                     end_port()
@@ -264,6 +372,9 @@ class _Builder:
                 return
             if name in after_host:
                 if host is not None:
+                    if name == "host" and not self._host_closed(parser.CurrentByteIndex):
+                        self._skip_nested_host()
+                        return
                     end_host()
                 if name == "host":
                     self.host_offset = parser.CurrentByteIndex
@@ -272,7 +383,7 @@ class _Builder:
                         "addrtype": "ipv4",
                         "status": "unknown",
                         "reason": "",
-                        "hostnames": [],
+                        "hostnames": {},
                         "mac": "",
                         "vendor": "",
                         "timed_out": attrs.get("timedout") == "true",
@@ -302,13 +413,18 @@ class _Builder:
             elif name == "hostname":
                 hostname = attrs.get("name")
                 if hostname and hostname not in host["hostnames"]:
-                    host["hostnames"].append(hostname)
+                    host["hostnames"][hostname] = None
+                    left -= item_cost + size(hostname)
             elif name == "osmatch":
-                host["os"].append(
-                    OSMatch(intern(attrs.get("name", "")), _int(attrs.get("accuracy")))
-                )
+                os_name = intern(attrs.get("name", ""))
+                host["os"].append(OSMatch(os_name, _int(attrs.get("accuracy"))))
+                left -= script_cost + size(os_name)
             elif name == "script":
-                host["scripts"].append(Script(intern(attrs.get("id", "")), attrs.get("output", "")))
+                output = attrs.get("output", "")
+                host["scripts"].append(Script(intern(attrs.get("id", "")), output))
+                left -= script_cost + size(output)
+            if left < 0:
+                raise _OverBudget
 
         def finish() -> None:
             """The document ended: close whatever host is still open."""
@@ -329,8 +445,9 @@ class _Builder:
         return start, finish, drop_open_host
 
 
-def _new_parser() -> tuple[Any, _Builder]:
-    parser = expat.ParserCreate()
+def _new_parser(data: bytes, budget: int, encoding: str | None) -> tuple[Any, _Builder]:
+    # An encoding given here overrides the file's declaration (used for transcoded text).
+    parser = expat.ParserCreate(encoding)
     # The same defusing as defusedxml.ElementTree: no entity declarations, no external
     # references. The DOCTYPE itself is allowed because every nmap XML file carries one.
     parser.EntityDeclHandler = _forbid_entity
@@ -338,9 +455,22 @@ def _new_parser() -> tuple[Any, _Builder]:
     parser.ExternalEntityRefHandler = _forbid_external
     parser.StartDoctypeDeclHandler = _doctype
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    builder = _Builder(parser)
+    # Text (only CPE names are read) arrives in pieces of up to 8 KiB, not one per line.
+    parser.buffer_text = True
+    builder = _Builder(parser, data, budget)
     parser.StartElementHandler = builder.root
     return parser, builder
+
+
+def _release(parser: Any) -> None:
+    """Drop the handlers: they close over the parser, a cycle that would keep expat's buffers."""
+    parser.StartElementHandler = None
+    parser.EndElementHandler = None
+    parser.CharacterDataHandler = None
+
+
+class _ElementTooBig(Exception):
+    """expat has been holding one unfinished tag, comment or text run for too long."""
 
 
 def parse_report(
@@ -383,15 +513,35 @@ def _parse_report(
         )
     if not data or data.isspace():
         raise ImportRefused("The file is empty; it is not nmap XML. Nothing was imported.")
-    parser, b = _new_parser()
+    codec = source_codec(data)
+    if codec is not None:
+        data = to_utf8(data, codec)
+    budget = int(len(data) * KEEP_FACTOR) + KEEP_FLOOR
+    parser, b = _new_parser(data, budget, "UTF-8" if codec else None)
     complete = True
     note = ""
     try:
         view = memoryview(data)
         for offset in range(0, len(data), CHUNK_BYTES):
-            parser.Parse(bytes(view[offset : offset + CHUNK_BYTES]), False)
+            chunk = view[offset : offset + CHUNK_BYTES]
+            parser.Parse(chunk, False)
+            if offset + len(chunk) - parser.CurrentByteIndex > MAX_ELEMENT_BYTES:
+                raise _ElementTooBig
         parser.Parse(b"", True)
         b.finish()
+    except _OverBudget:
+        raise ImportRefused(
+            f"The file would need more than {budget / MiB:.0f} MiB of memory to hold "
+            f"({KEEP_FACTOR:g} times its size plus {KEEP_FLOOR // MiB} MiB is the limit): it "
+            "holds far more hosts, ports or script results per byte than nmap writes. Nothing "
+            "was imported."
+        ) from None
+    except _ElementTooBig:
+        raise ImportRefused(
+            f"The file has a single tag, comment or text over {MAX_ELEMENT_BYTES // MiB} MiB "
+            f"(from line {parser.CurrentLineNumber}), which nmap does not write; it was refused "
+            "so that the import stays within memory. Nothing was imported."
+        ) from None
     except _NotNmap:
         raise ImportRefused(
             "This is XML but not nmap output (its root element is not <nmaprun>); "
@@ -437,6 +587,8 @@ def _parse_report(
             note = f"the file stops after host {len(b.hosts)}; it was incomplete"
     except RecursionError:
         raise ImportRefused("The file nests too deeply to be nmap output.") from None
+    finally:
+        _release(parser)
     if complete and not b.seen_root:
         raise ImportRefused("The file holds no XML element; it is not nmap output.")
 

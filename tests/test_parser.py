@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -242,3 +244,180 @@ def test_the_fast_port_constructor_builds_the_same_frozen_port() -> None:
     with pytest.raises(FrozenInstanceError):
         fast.port = 1  # type: ignore[misc]
     assert make_port(*args[:-1], (Script("a", "b"),)).scripts == (Script("a", "b"),)
+
+
+# -- nmap's own DTD, other DTDs --------------------------------------------------------------------
+NMAP6_DOCTYPE = (
+    b'<!DOCTYPE nmaprun PUBLIC "-//IDN nmap.org//DTD Nmap XML 1.04//EN" '
+    b'"https://svn.nmap.org/nmap/docs/nmap.dtd">'
+)
+ONE_HOST = (
+    b'<nmaprun version="6.45"><host><status state="up"/><address addr="192.0.2.7"/>'
+    b'<ports><port protocol="tcp" portid="22"><state state="open"/></port></ports></host>'
+    b"</nmaprun>"
+)
+
+
+def test_nmap6_reference_to_its_own_dtd_is_accepted() -> None:
+    r = parse_report(b'<?xml version="1.0"?>\n' + NMAP6_DOCTYPE + b"\n" + ONE_HOST, report_id="x")
+    assert [(h.address, [p.label for p in h.ports]) for h in r.hosts] == [("192.0.2.7", ["22/tcp"])]
+
+
+def test_an_undeclared_entity_under_nmaps_dtd_expands_to_nothing() -> None:
+    # With the DTD unread, expat skips an unknown entity instead of fetching anything for it.
+    doc = NMAP6_DOCTYPE + ONE_HOST.replace(b'addr="192.0.2.7"', b'addr="192.0.2.7&x;"')
+    assert parse_report(doc, report_id="x").hosts[0].address == "192.0.2.7"
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        # nmap's public id with somebody else's DTD (served below; it must never be asked for)
+        b'<!DOCTYPE nmaprun PUBLIC "-//IDN nmap.org//DTD Nmap XML 1.04//EN" "{url}">',
+        b'<!DOCTYPE nmaprun SYSTEM "{url}">',
+        # nmap's URL under a public id that is not nmap's
+        b'<!DOCTYPE nmaprun PUBLIC "-//EVIL//DTD X//EN" "https://svn.nmap.org/nmap/docs/nmap.dtd">',
+        # nmap's DTD named for another root element
+        b'<!DOCTYPE report PUBLIC "-//IDN nmap.org//DTD Nmap XML 1.04//EN" '
+        b'"https://svn.nmap.org/nmap/docs/nmap.dtd">',
+        b'<!DOCTYPE nmaprun PUBLIC "-//IDN nmap.org//DTD Nmap XML 1.04//EN" "file:///etc/passwd">',
+    ],
+)
+def test_any_other_dtd_reference_is_refused_and_never_fetched(doctype: bytes) -> None:
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = b'<!ENTITY x "' + SECRET.encode() + b'">'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/nmap.dtd".encode()
+        doc = doctype.replace(b"{url}", url) + ONE_HOST.replace(b"192.0.2.7", b"&x;")
+        assert "external resource" in refused(doc)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == []
+
+
+# -- declared encodings ----------------------------------------------------------------------------
+ENCODED = (
+    '<?xml version="1.0" encoding="{enc}"?>\n<nmaprun version="7.94"><host><status state="up"/>'
+    '<address addr="192.0.2.9"/><hostnames><hostname name="{name}"/></hostnames>'
+    '<ports><port protocol="tcp" portid="80"><state state="open"/>'
+    '<service name="http" product="{product}"/></port></ports></host></nmaprun>'
+)
+
+
+@pytest.mark.parametrize(
+    ("declared", "codec", "name", "product"),
+    [
+        ("UTF-32", "utf-32", "ホスト.example", "Serveur Web Ünï 😀"),  # with a byte order mark
+        ("UTF-32BE", "utf-32-be", "ホスト.example", "Serveur Web Ünï 😀"),
+        ("UTF-32LE", "utf-32-le", "ホスト.example", "Serveur Web Ünï 😀"),
+        ("Shift_JIS", "shift_jis", "ホスト.example", "ウェブサーバ"),
+        ("EUC-JP", "euc_jp", "ホスト.example", "ウェブサーバ"),
+        ("GB2312", "gb2312", "主机.example", "网页服务器"),
+        ("windows-1252", "cp1252", "h\u00f4te.example", "Serveur \u20ac \u00e9t\u00e9"),
+        ("UTF8", "utf-8", "ホスト.example", "Serveur Web Ünï 😀"),
+    ],
+)
+def test_a_file_in_another_encoding_is_decoded_correctly(
+    declared: str, codec: str, name: str, product: str
+) -> None:
+    data = ENCODED.format(enc=declared, name=name, product=product).encode(codec)
+    [host] = parse_report(data, report_id="x").hosts
+    assert host.hostnames == (name,)
+    assert (host.ports[0].label, host.ports[0].product) == ("80/tcp", product)
+
+
+@pytest.mark.parametrize(
+    ("declared", "codec", "expect"),
+    [
+        ("UTF-7", "utf-7", 'declares the encoding "UTF-7", which nmap never writes'),
+        ("x-klingon-9", "utf-8", 'declares the encoding "x-klingon-9", which is not'),
+        ("base64", "utf-8", 'declares the encoding "base64", which is not'),
+        ("UTF-32", "utf-8", 'declares the encoding "UTF-32" but is written in an 8-bit'),
+        ("Shift_JIS", "utf-32-le", 'declares the encoding "Shift_JIS" but is written in UTF-32'),
+    ],
+)
+def test_an_unusable_encoding_is_refused_naming_it(declared: str, codec: str, expect: str) -> None:
+    data = ENCODED.format(enc=declared, name="+ADw-script+AD4-", product=SECRET).encode(codec)
+    msg = refused(data)
+    assert expect in msg
+    assert "convert it to UTF-8" in msg
+
+
+def test_an_encoding_name_that_is_not_a_name_is_refused_without_quoting_it() -> None:
+    data = ENCODED.format(enc="**bold** [x](http://127.0.0.1:9/)", name="h", product="p").encode()
+    msg = refused(data)
+    assert "not a valid encoding name" in msg and "http" not in msg
+
+
+def test_bytes_invalid_in_the_declared_encoding_end_the_file_there() -> None:
+    good = ENCODED.format(enc="Shift_JIS", name="ホスト", product="p").encode("shift_jis")
+    second = good[good.index(b"<host>") : good.index(b"</nmaprun>")].replace(
+        b"192.0.2.9", b"192.0.2.10"
+    )
+    broken = good.replace(b"</nmaprun>", second[:40] + b"\x81\x20" + second[40:] + b"</nmaprun>")
+    r = parse_report(broken, report_id="x")
+    assert [h.address for h in r.hosts] == ["192.0.2.9"]
+    assert not r.complete
+
+
+# -- odd shapes and memory -------------------------------------------------------------------------
+def test_a_host_nested_in_a_host_is_ignored() -> None:
+    # Hand-edited files (the Nmap::Parser fixture of nmap 3.27) hold one; ET counts only the
+    # children of <nmaprun>, and so does ScanScribe, so the outer host keeps its own status.
+    doc = (
+        b'<nmaprun><host><status state="up"/><address addr="192.0.2.1"/>'
+        b'<host><status state="down"/><address addr="192.0.2.99"/></host>'
+        b'<ports><port protocol="tcp" portid="22"><state state="open"/></port></ports></host>'
+        b'<host><status state="down"/><address addr="192.0.2.2"/></host></nmaprun>'
+    )
+    r = parse_report(doc, report_id="x")
+    assert [(h.address, h.status, len(h.ports)) for h in r.hosts] == [
+        ("192.0.2.1", "up", 1),
+        ("192.0.2.2", "down", 0),
+    ]
+
+
+def test_a_file_of_tiny_elements_is_refused_before_it_outgrows_memory() -> None:
+    # 300,000 empty hosts are 2 MB of XML but would be 100 MB of objects (about 50x): refused.
+    doc = b"<nmaprun>" + b"<host/>" * 300_000 + b"</nmaprun>"
+    msg = refused(doc)
+    assert "would need more than" in msg and "times its size" in msg
+
+
+def test_one_element_over_the_limit_is_refused() -> None:
+    doc = (
+        b'<nmaprun><host><status state="up"/><address addr="192.0.2.1"/><hostscript>'
+        b'<script id="x" output="' + b"a" * (33 << 20) + b'"/></hostscript></host></nmaprun>'
+    )
+    assert "single tag, comment or text over 32 MiB (from line 1)" in refused(doc)
+
+
+def test_a_script_heavy_file_within_the_bound_imports() -> None:
+    # A 1 MB script output is what nmap's vulscan writes; it stays well inside the limits.
+    doc = (
+        b'<nmaprun><host><status state="up"/><address addr="192.0.2.1"/><ports>'
+        + b"".join(
+            b'<port protocol="tcp" portid="%d"><state state="open"/>'
+            b'<script id="vulscan" output="%s"/></port>' % (p, b"CVE-2021-0001&#xa;" * 60_000)
+            for p in range(1, 6)
+        )
+        + b"</ports></host></nmaprun>"
+    )
+    [host] = parse_report(doc, report_id="x").hosts
+    assert [len(p.scripts[0].output) for p in host.ports] == [len("CVE-2021-0001\n") * 60_000] * 5
