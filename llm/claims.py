@@ -37,6 +37,8 @@ _NAMED_HOST = re.compile(
     r"(?![\w-]|\.[A-Za-z0-9])",
     re.IGNORECASE,
 )
+# A word that could be a single-label host name: not part of a dotted name or a hyphenated word.
+_WORD_TOKEN = re.compile(r"(?<![\w.-])[A-Za-z0-9][\w-]*(?![\w-]|\.\w)")
 _PAREN_NAME_AFTER = re.compile(rf"\s*\(\s*({_SINGLE})\s*[),]")
 _PAREN_NAME_BEFORE = re.compile(rf"(?<![\w.-])({_SINGLE})\s*\(\s*$")
 # Tokens with a digit that are technology names, not host names.
@@ -121,7 +123,8 @@ _SCAN_AFTER = re.compile(
     re.IGNORECASE,
 )
 _CLAUSE_END = re.compile(
-    r"[.!?](?=\s|$)|[;\n]|,?\s+(?:while|whereas|but|although|though|however)\b", re.IGNORECASE
+    r"[.!?](?=\s|$)|[;\n]|(?<![\s,]),?\s+(?:while|whereas|but|although|though|however)\b",
+    re.IGNORECASE,
 )
 _TIE_LINK = re.compile(
     r"\s*\)?\s*(?:\([^()]*\)\s*)?,?\s*"
@@ -284,17 +287,21 @@ def _scan_context(text: str, start: int, end: int) -> bool:
 
 
 class _Finder:
-    """Mentions found so far, and the spans they take so later patterns skip them."""
+    """Mentions found so far, and the characters they take so later patterns skip them."""
 
-    def __init__(self) -> None:
-        self.taken: list[tuple[int, int]] = []
+    def __init__(self, size: int) -> None:
+        self.taken = bytearray(size)
         self.found: list[Mention] = []
 
     def free(self, a: int, b: int) -> bool:
-        return all(b <= s or a >= e for s, e in self.taken)
+        return not any(self.taken[a:b])
+
+    def take(self, span: tuple[int, int]) -> None:
+        a, b = span
+        self.taken[a:b] = b"\x01" * (b - a)
 
     def add(self, mention: Mention, take: tuple[int, int] | None = None) -> None:
-        self.taken.append(take or mention.span)
+        self.take(take or mention.span)
         self.found.append(mention)
 
     def host(self, value: str, span: tuple[int, int], port: str | None, whole: int) -> None:
@@ -328,7 +335,7 @@ def _ports(text: str, f: _Finder) -> None:
         for m in rx.finditer(text):
             if not f.free(*m.span()):
                 continue
-            f.taken.append(m.span())
+            f.take(m.span())
             item = _ITEM.match(
                 text, m.start(first), m.end(first + 1) if m.group(first + 1) else m.end(first)
             )
@@ -359,7 +366,7 @@ def mentions(
     targets written as address ranges, ``versions`` and ``products`` the services' version strings
     and product words (a dotted quad after them is a version, not an address).
     """
-    f = _Finder()
+    f = _Finder(len(text))
     for m in CVE.finditer(text):
         f.add(Mention("cve", cve_id(m), m.span()))
     for target in ranges:
@@ -378,7 +385,7 @@ def mentions(
             net = ipaddress.ip_network(f"{address}/{m.group(2)}", strict=False)
             f.add(Mention("network", str(net), m.span()))
         elif _is_version(text, m.start(), m.group(1), versions, products):
-            f.taken.append(m.span())
+            f.take(m.span())
         else:
             f.host(address, m.span(1), m.group(3), m.end())
     for m in _IPV6.finditer(text):
@@ -423,14 +430,16 @@ def _v6(text: str) -> str | None:
 
 def _single_label_names(text: str, f: _Finder, names: Collection[str]) -> None:
     """Known single-label names as words; others where the prose calls them a host."""
-    for name in names:
-        for m in re.finditer(rf"(?<![\w.-]){re.escape(name)}(?![\w-]|\.\w)", text, re.IGNORECASE):
-            if f.free(*m.span()):
+    known = {n.lower() for n in names}
+    if known:
+        for m in _WORD_TOKEN.finditer(text):
+            name = m.group(0).lower()
+            if name in known and f.free(*m.span()):
                 f.add(Mention("host", name, m.span()))
     candidates = [m for m in _NAMED_HOST.finditer(text)]
     for h in [x for x in f.found if x.kind == "host" and ":" not in x.value]:
         after = _PAREN_NAME_AFTER.match(text, h.span[1])
-        before = _PAREN_NAME_BEFORE.search(text, 0, h.span[0])
+        before = _PAREN_NAME_BEFORE.search(text, max(0, h.span[0] - 80), h.span[0])
         candidates += [m for m in (after, before) if m is not None]
     for m in candidates:
         name = m.group(1)

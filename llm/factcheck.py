@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -330,7 +331,21 @@ class _Claims:
         return FactCheck(tuple(sorted(claims, key=lambda c: (order[c.kind], not c.supported))))
 
 
-def _tied_hosts(text: str, port: Mention, hosts: list[Mention]) -> list[Mention]:
+@dataclass
+class _Clause:
+    """The host mentions of one clause, in text order, with where each starts and ends."""
+
+    hosts: list[Mention] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+
+    def append(self, host: Mention) -> None:
+        self.hosts.append(host)
+        self.starts.append(host.span[0])
+        self.ends.append(host.span[1])
+
+
+def _tied_hosts(text: str, port: Mention, clause: _Clause) -> list[Mention]:
     """The hosts a port mention's clause ties it to, or none.
 
     "22/tcp on 10.0.0.5" (a linking word after the port) comes first, then the nearest host
@@ -339,12 +354,12 @@ def _tied_hosts(text: str, port: Mention, hosts: list[Mention]) -> list[Mention]
     ("10.0.0.5, 10.0.0.6 and 10.0.0.9 expose port 22") ties the port to each of them; a bare
     comma ("Unlike 10.0.0.5, 10.0.0.6 exposes port 53") does not make a list.
     """
-    after = [h for h in hosts if h.span[0] >= port.group_end]
-    before = [h for h in hosts if h.span[1] <= port.span[0]]
-    if after and tie_link(text[port.group_end : after[0].span[0]]):
+    hosts = clause.hosts
+    i = bisect.bisect_left(clause.starts, port.group_end)
+    if i < len(hosts) and tie_link(text[port.group_end : hosts[i].span[0]]):
         # Forward, commas are kept only up to the last "and": "on A, B and C".
-        run, kept = [after[0]], 1
-        for h in after[1:]:
+        run, kept = [hosts[i]], 1
+        for h in itertools.islice(hosts, i + 1, None):
             kind = separator(text[run[-1].span[1] : h.span[0]])
             if kind is None:
                 break
@@ -352,17 +367,18 @@ def _tied_hosts(text: str, port: Mention, hosts: list[Mention]) -> list[Mention]
             if kind != "comma":
                 kept = len(run)
         return run[:kept]
-    if before:
-        # Backward, from the host nearest the port: a comma continues the list after an "and".
-        run, listed = [before[-1]], False
-        for h in reversed(before[:-1]):
-            kind = separator(text[h.span[1] : run[-1].span[0]])
-            if kind is None or (kind == "comma" and not listed):
-                break
-            listed = listed or kind == "and"
-            run.append(h)
-        return run
-    return []
+    j = bisect.bisect_right(clause.ends, port.span[0]) - 1
+    if j < 0:
+        return []
+    # Backward, from the host nearest the port: a comma continues the list after an "and".
+    run, listed = [hosts[j]], False
+    for k in range(j - 1, -1, -1):
+        kind = separator(text[hosts[k].span[1] : run[-1].span[0]])
+        if kind is None or (kind == "comma" and not listed):
+            break
+        listed = listed or kind == "and"
+        run.append(hosts[k])
+    return run
 
 
 def _host_label(host: Mention) -> str:
@@ -378,10 +394,10 @@ def check(text: str, *reports: Report, cves: Iterable[str] = ()) -> FactCheck:
     found = _Claims()
     all_mentions = list(mentions(text, ev.names, ev.ranges, ev.versions, ev.products))
     bounds = clause_bounds(text)
-    by_clause: dict[int, list[Mention]] = {}
+    by_clause: dict[int, _Clause] = {}
     for m in all_mentions:
         if m.kind == "host":
-            by_clause.setdefault(bisect.bisect_right(bounds, m.span[0]), []).append(m)
+            by_clause.setdefault(bisect.bisect_right(bounds, m.span[0]), _Clause()).append(m)
     for m in all_mentions:
         if m.kind == "cve":
             found.add("cve", m.value, m.value in ev.cves, m.span)
@@ -402,7 +418,7 @@ def check(text: str, *reports: Report, cves: Iterable[str] = ()) -> FactCheck:
             found.add("port", m.value, ok, m.span)
         elif m.kind == "port":
             number = int(m.value)
-            clause = by_clause.get(bisect.bisect_right(bounds, m.span[0]), [])
+            clause = by_clause.get(bisect.bisect_right(bounds, m.span[0]), _Clause())
             tied = [h for h in _tied_hosts(text, m, clause) if h.value in ev.hosts]
             if not tied:
                 found.add("port", m.value, number in ev.ports, m.span)
