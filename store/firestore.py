@@ -697,7 +697,7 @@ class FirestoreStore:
         meta[WRITTEN_AT] = written_at
         if _doc_bytes(meta) > INLINE_MAX_BYTES:
             meta["extra"] = {"_json_": _trim_text(json.dumps(plain["extra"]), META_TEXT_MAX)}
-            meta["targets"] = [t for t in plain["targets"][:1000]]
+            meta["targets"] = list(plain["targets"][:1000])
         old = self._get_doc(scan)
         old_meta = old.to_dict() if old.exists else {}
         if float(old_meta.get(WRITTEN_AT) or 0.0) > written_at:
