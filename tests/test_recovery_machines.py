@@ -107,7 +107,7 @@ def test_this_machines_dead_job_in_this_boot_is_still_recovered(
     assert recover_jobs(sqlite_store, test_config) == [mine.id]
 
 
-def test_submitted_jobs_and_summaries_record_machine_and_boot(
+def test_submitted_jobs_record_machine_and_boot(
     sqlite_store: SQLiteStore, test_config: config.Config
 ) -> None:
     runner = LocalRunner(sqlite_store, test_config)
