@@ -12,6 +12,11 @@ import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Hyphen, non-breaking hyphen, figure dash, en dash, em dash, minus sign, small and full-width
 # hyphen-minus: typesetting and language models put any of them inside a CVE id.
 _DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"
@@ -48,47 +53,9 @@ _TECH_TOKEN = re.compile(
     re.IGNORECASE,
 )
 # Dotted words that are not host names: file types and product names a summary may mention.
-_NOT_HOSTS = frozenset(
-    [
-        "html",
-        "htm",
-        "php",
-        "asp",
-        "aspx",
-        "jsp",
-        "js",
-        "css",
-        "txt",
-        "pdf",
-        "xml",
-        "json",
-        "yaml",
-        "yml",
-        "conf",
-        "cfg",
-        "ini",
-        "log",
-        "sh",
-        "py",
-        "exe",
-        "dll",
-        "so",
-        "bin",
-        "zip",
-        "gz",
-        "tar",
-        "md",
-        "csv",
-        "nse",
-        "db",
-        "sql",
-        "bak",
-        "old",
-        "key",
-        "pem",
-        "crt",
-        "cer",
-    ]
+_NOT_HOSTS = _words(
+    "html htm php asp aspx jsp js css txt pdf xml json yaml yml conf cfg ini log sh py exe "
+    "dll so bin zip gz tar md csv nse db sql bak old key pem crt cer"
 )
 _PRODUCTS = frozenset({"asp.net", "node.js", "vue.js", "next.js", "socket.io", "express.js"})
 
@@ -138,60 +105,14 @@ _JOINED = re.compile(
     r"[\s,()&]*(?:(?:and|or|as\s+well\s+as|plus)[\s,()]*)?(?:(?:the\s+)?(?:hosts?|servers?)\s+)?",
     re.IGNORECASE,
 )
-_VERSION_WORDS = frozenset(
-    [
-        "version",
-        "versions",
-        "ver",
-        "v",
-        "build",
-        "release",
-        "firmware",
-        "revision",
-        "rev",
-        "runtime",
-        "jdk",
-        "jre",
-    ]
+_VERSION_WORDS = _words(
+    "version versions ver v build release firmware revision rev runtime jdk jre"
 )
 # Nouns that introduce an address, never a product whose version follows.
-_HOST_NOUNS = frozenset(
-    [
-        "host",
-        "hosts",
-        "server",
-        "servers",
-        "address",
-        "addresses",
-        "ip",
-        "ipv4",
-        "target",
-        "targets",
-        "node",
-        "nodes",
-        "machine",
-        "machines",
-        "device",
-        "devices",
-        "system",
-        "systems",
-        "gateway",
-        "router",
-        "firewall",
-        "box",
-        "vm",
-        "instance",
-        "peer",
-        "client",
-        "dmz",
-        "lan",
-        "wan",
-        "vlan",
-        "subnet",
-        "network",
-        "range",
-        "scope",
-    ]
+_HOST_NOUNS = _words(
+    "host hosts server servers address addresses ip ipv4 target targets node nodes machine "
+    "machines device devices system systems gateway router firewall box vm instance peer "
+    "client dmz lan wan vlan subnet network range scope"
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z][\w+-]*)[ \t]+$")
 # "upgrade the runtime to 11.0.20.1", "from 11.0.12.7 to 11.0.20.1": the target of a change.
@@ -382,8 +303,9 @@ def mentions(
         if address is None or not f.free(*m.span()):
             continue
         if m.group(2) is not None:
-            net = ipaddress.ip_network(f"{address}/{m.group(2)}", strict=False)
-            f.add(Mention("network", str(net), m.span()))
+            if int(m.group(2)) <= 32:
+                net = ipaddress.ip_network(f"{address}/{m.group(2)}", strict=False)
+                f.add(Mention("network", str(net), m.span()))
         elif _is_version(text, m.start(), m.group(1), versions, products):
             f.take(m.span())
         else:
@@ -436,7 +358,7 @@ def _single_label_names(text: str, f: _Finder, names: Collection[str]) -> None:
             name = m.group(0).lower()
             if name in known and f.free(*m.span()):
                 f.add(Mention("host", name, m.span()))
-    candidates = [m for m in _NAMED_HOST.finditer(text)]
+    candidates = list(_NAMED_HOST.finditer(text))
     for h in [x for x in f.found if x.kind == "host" and ":" not in x.value]:
         after = _PAREN_NAME_AFTER.match(text, h.span[1])
         before = _PAREN_NAME_BEFORE.search(text, max(0, h.span[0] - 80), h.span[0])

@@ -45,7 +45,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A network named in a summary is "where the hosts are" when it is no wider than this around one
 # of them: the usual way to name a host's subnet.
 _SUBNET_PREFIX = {4: 24, 6: 64}
-_PROTOCOLS = ("tcp", "udp", "sctp")
+_MAX_PORT = 65535
 _SPEC_PREFIX = {"T": "tcp", "U": "udp", "S": "sctp"}
 _UDP_SCANS = frozenset({"-sU"})
 _TCP_SCANS = frozenset({"-sS", "-sT", "-sA", "-sW", "-sM", "-sN", "-sF", "-sX"})
@@ -412,12 +412,16 @@ def check(text: str, *reports: Report, cves: Iterable[str] = ()) -> FactCheck:
             found.add("port", m.value, (key, int(port)) in ev.pairs, m.span)
         elif m.kind == "scanned":
             low, _, high = m.value.partition("-")
-            number = int(low)
-            seen = (m.protocol, number) in ev.labels if m.protocol else number in ev.ports
-            ok = ev.covers(number, int(high or low), m.protocol) or (not high and seen)
+            first, last = sorted((int(low), int(high or low)))
+            if last > _MAX_PORT:
+                continue
+            seen = (m.protocol, first) in ev.labels if m.protocol else first in ev.ports
+            ok = ev.covers(first, last, m.protocol) or (not high and seen)
             found.add("port", m.value, ok, m.span)
         elif m.kind == "port":
             number = int(m.value)
+            if not 1 <= number <= _MAX_PORT:
+                continue  # "port 0", "port 70000": not a port number, so not a claim of one
             clause = by_clause.get(bisect.bisect_right(bounds, m.span[0]), _Clause())
             tied = [h for h in _tied_hosts(text, m, clause) if h.value in ev.hosts]
             if not tied:
