@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_background: dict[str, Scheduler] = {}
+_background: list[Scheduler] = []
 _background_lock = threading.Lock()
+# Firestore bills reads: a pass every few seconds there, twice a second on the local file.
+POLL_S = {"sqlite": 0.5, "firestore": 5.0}
 
 
 def open_monitor_store(cfg: Config) -> MonitorStore:
@@ -34,24 +36,38 @@ def open_monitor_store(cfg: Config) -> MonitorStore:
 
 
 def start_background_scheduler(services: Services) -> Scheduler | None:
-    """Start this process's scheduler thread once (None when SCANSCRIBE_SCHEDULER=off).
+    """Start this process's scheduler thread (None when SCANSCRIBE_SCHEDULER=off).
 
-    Call it after the services are built, once per process (the dashboard's cached services).
-    A second call for the same database returns the running scheduler.
+    Call it once the services are built (the dashboard's cached services). A call with the same
+    services returns the running scheduler; a call with new services (rebuilt after a settings
+    change) stops the previous scheduler first, so a process runs at most one.
     """
     from monitor.scheduler import Scheduler
 
     settings = settings_mod.load()
-    if not settings.scheduler_enabled:
-        log.info("scheduler off (SCANSCRIBE_SCHEDULER=off)")
-        return None
-    key = f"{services.config.store}:{services.config.db_path}"
     with _background_lock:
-        running = _background.get(key)
-        if running is not None:
-            return running
-        scheduler = Scheduler(services, open_monitor_store(services.config), settings)
+        if _background and _background[0].services is services:
+            return _background[0]
+        _stop_background()
+        if not settings.scheduler_enabled:
+            log.info("scheduler off (SCANSCRIBE_SCHEDULER=off)")
+            return None
+        poll = POLL_S.get(services.config.store, 0.5)
+        scheduler = Scheduler(services, open_monitor_store(services.config), settings, poll_s=poll)
         scheduler.start()
-        _background[key] = scheduler
+        _background.append(scheduler)
     log.info("scheduler started in the background")
     return scheduler
+
+
+def _stop_background() -> None:
+    while _background:
+        old = _background.pop()
+        old.stop()
+        old.store.close()
+
+
+def stop_background_scheduler() -> None:
+    """Stop this process's background scheduler, if one runs (at shutdown, or in tests)."""
+    with _background_lock:
+        _stop_background()

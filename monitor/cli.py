@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from auth.policy import Forbidden, Identity
 from config import ConfigError
-from monitor import open_monitor_store
+from monitor import POLL_S, open_monitor_store
 from monitor import settings as settings_mod
 from monitor.delivery import redact_url
 from monitor.errors import MonitorError, ScheduleRefused
@@ -245,7 +245,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     settings = _settings()
     svc = args.services
     store = open_monitor_store(svc.config)
-    scheduler = Scheduler(svc, store, settings, poll_s=args.poll)
+    poll = args.poll if args.poll is not None else POLL_S.get(svc.config.store, 0.5)
+    scheduler = Scheduler(svc, store, settings, poll_s=poll)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -312,5 +313,10 @@ def register(sub: Any) -> None:
     r.set_defaults(func=cmd_runs)
 
     s = sub.add_parser("scheduler", help="run the scheduler in the foreground")
-    s.add_argument("--poll", type=float, default=0.5, help="seconds between passes (default 0.5)")
+    s.add_argument(
+        "--poll",
+        type=float,
+        default=None,
+        help="seconds between passes (default 0.5 with SQLite, 5 with Firestore)",
+    )
     s.set_defaults(func=cmd_scheduler)

@@ -193,6 +193,11 @@ class Scheduler:
             self._thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+    @property
+    def running(self) -> bool:
+        """Whether the loop thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no run of this scheduler is in flight; False on timeout."""
         deadline = time.monotonic() + timeout

@@ -19,6 +19,7 @@ import pytest
 
 import config
 from auth.policy import Identity
+from monitor import start_background_scheduler, stop_background_scheduler
 from monitor.brief import make_brief
 from monitor.delivery import channels_from
 from monitor.models import Run, run_id
@@ -28,6 +29,7 @@ from monitor.settings import MonitorSettings, SmtpSettings
 from monitor.storage import SQLiteMonitorStore
 from services import Services, build
 from tests.fixtures_ollama import sample_report
+from tests.fixtures_scanner import wait_for
 from tests.ollama_double import ModelScript, OllamaDouble
 from tests.test_monitor_helpers import SmtpServer, WebhookReceiver, parts, smtp_server, webhook
 
@@ -280,3 +282,33 @@ def test_the_brief_comes_from_the_diff_prompt_and_marks_unsupported_claims(
     # The same path as "Summarize a diff": a saved summary of r-new against r-old.
     [saved] = llm_services.store.list_summaries("r-new")
     assert saved.base_report_id == "r-old" and saved.status == "complete"
+
+
+def test_the_dashboard_runs_one_background_scheduler_unless_it_is_switched_off(
+    services: Services,
+    mstore: SQLiteMonitorStore,
+    monkeypatch: pytest.MonkeyPatch,
+    listen: Callable[[], int],
+) -> None:
+    monkeypatch.setenv("SCANSCRIBE_SCHEDULER", "off")
+    assert start_background_scheduler(services) is None
+    monkeypatch.setenv("SCANSCRIBE_SCHEDULER", "on")
+    monkeypatch.setenv("SCANSCRIBE_MIN_INTERVAL", "1s")
+    spec = ScheduleSpec(
+        name="bg", targets="127.0.0.1", profile="quick", ports=str(listen()), every="1h"
+    )
+    sched = create_schedule(
+        mstore,
+        spec,
+        services.config,
+        MonitorSettings(min_interval_s=1.0),
+        gate=services.gate,
+        who=ANA,
+    )
+    first = start_background_scheduler(services)
+    try:
+        assert first is not None and start_background_scheduler(services) is first
+        wait_for(lambda: [r.status for r in mstore.list_runs(sched.id)] == ["done"], 60)
+    finally:
+        stop_background_scheduler()
+    assert not first.running
