@@ -9,11 +9,15 @@ What counts as "in the scan":
 - a host: an address or name of a host in a report, or one of its targets; a network (CIDR) lies
   inside a target network, or is the /24 (IPv4) or /64 (IPv6) around a host of the report;
 - a port: a port of the report in any state; when the clause ties it to a host ("22/tcp on
-  10.0.0.5", "10.0.0.6 answers on port 53", "db.corp.example:3306"), a port of *that* host;
-  both ends of a range ("ports 22-3389 are open") are checked that way;
+  10.0.0.5", "10.0.0.6 answers on port 53", "db.corp.example:3306"), a port of *that* host,
+  flagged as ``host:port`` when it is not; both ends of a range ("ports 22-3389 are open") are
+  checked that way;
 - a scanned range ("ports 1-1024 were scanned"): covered by the ports the scan asked for, read
   from the report's scaninfo, else from the ``-p`` of its nmap arguments or its profile;
 - a CVE id: written in the report's service or script output, or in the ``cves`` given.
+
+A dotted quad after a product name or "version" ("OpenJDK 11.0.12.7") is a version number, not a
+host; :mod:`llm.claims` finds the mentions, this module weighs them.
 """
 
 from __future__ import annotations
