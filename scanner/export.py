@@ -151,7 +151,7 @@ def _checks(
     ]
 
 
-def _marked(
+def marked(
     text: str, claims: Iterable[Claim], plain: Callable[[str], str], mark: Callable[[str], str]
 ) -> str:
     """``text`` with each claim's spans passed through ``mark`` and the rest through ``plain``."""
@@ -168,7 +168,7 @@ def _marked(
 
 def _md_summary(s: Summary, fc: FactCheck) -> list[str]:
     """A summary as a quote with its unsupported claims marked, then its fact-check box."""
-    body = _marked(
+    body = marked(
         s.text,
         fc.unsupported,
         lambda t: "\n".join(md_escape(line) for line in t.split("\n")),
@@ -184,7 +184,7 @@ def _md_summary(s: Summary, fc: FactCheck) -> list[str]:
 def _html_summary(s: Summary, fc: FactCheck) -> str:
     """A summary as preformatted text with its unsupported claims marked, then its box."""
     e = html.escape
-    body = _marked(
+    body = marked(
         s.text, fc.unsupported, e, lambda t: f'<mark title="{VERIFY}">{MARK} {e(t)}</mark>'
     )
     box = f"<p>{e(fact_check_note(fc))}</p>"

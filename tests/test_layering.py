@@ -9,7 +9,7 @@ from pathlib import Path
 
 import config
 
-CORE = ("scanner", "llm", "store")
+CORE = ("scanner", "llm", "store", "auth", "reporting", "monitor")
 ROOT = config.PROJECT_ROOT
 
 

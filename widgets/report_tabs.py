@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+import actions
 import ui
+from auth import Forbidden
+from reporting.pdf import render_pdf
 from scanner import export
 from scanner.diff import ReportDiff, default_base, diff_reports, is_older
 from scanner.errors import ImportRefused
-from scanner.importer import import_bytes
 from scanner.models import Report, ReportSummary
 from scanner.parser import MAX_IMPORT_BYTES
 from scanner.risk import LEVELS
@@ -73,6 +77,8 @@ def label(r: ReportSummary) -> str:
 # -- import ----------------------------------------------------------------------------------------
 def import_expander(store: Store, history: list[ReportSummary]) -> list[ReportSummary]:
     """Import each new upload once, say how each went, and return the report list (re-read)."""
+    if not ui.can("import"):
+        return history
     with st.expander("Import nmap XML", expanded=not history):
         uploads = st.file_uploader(
             "nmap XML files (-oX output of nmap 5.x to 7.x)",
@@ -97,8 +103,8 @@ def _import_one(store: Store, up: UploadedFile) -> tuple[str, str]:
     """Store one uploaded file; returns how it went ("ok", "partial" or "refused") and why."""
     try:
         with st.spinner(f"Importing {ui.escape_md(up.name)}…"):
-            rep = import_bytes(store, up.getvalue(), filename=up.name)
-    except ImportRefused as exc:
+            rep = actions.import_report(ui.get_services(), ui.identity(), up.getvalue(), up.name)
+    except (ImportRefused, Forbidden) as exc:
         return ("refused", str(exc))
     except StoreError as exc:
         return ("refused", f"not saved: {exc}")
@@ -335,7 +341,7 @@ def downloads_row(store: Store, report: Report) -> None:
         return saved, bases
 
     st.caption("Files are built when you click, from the saved report and its summaries.")
-    downloads = (
+    downloads: tuple[tuple[str, str, str, str, Callable[[], str | bytes]], ...] = (
         ("Hosts CSV", "dl_hosts_csv", "-hosts.csv", "text/csv", lambda: export.hosts_csv(report)),
         ("Ports CSV", "dl_ports_csv", "-ports.csv", "text/csv", lambda: export.ports_csv(report)),
         (
@@ -359,15 +365,35 @@ def downloads_row(store: Store, report: Report) -> None:
             "text/html",
             lambda: export.report_html(report, *_documents()),
         ),
+        (
+            "PDF",
+            "dl_pdf",
+            ".pdf",
+            "application/pdf",
+            lambda: render_pdf(report, *_documents()),
+        ),
     )
+    svc, who = ui.get_services(), ui.identity()
+
+    def audited(what: str, make: Callable[[], str | bytes]) -> Callable[[], str | bytes]:
+        def build() -> str | bytes:
+            actions.record_export(svc, who, what, report.id)  # Forbidden: no file at all
+            return make()
+
+        return build
+
     for column, (text, key, suffix, mime, make) in zip(
         st.columns(len(downloads)), downloads, strict=True
     ):
-        column.download_button(text, make, file_name=report.id + suffix, mime=mime, key=key)
+        column.download_button(
+            text, audited(text, make), file_name=report.id + suffix, mime=mime, key=key
+        )
 
 
 def delete_report(store: Store, report: Report) -> None:
     """Delete the report after a confirming second click, then forget it and its cached tables."""
+    if not ui.can("delete"):
+        return
     if st.button("Delete this report…", key="delete_report"):
         st.session_state["pending_delete"] = report.id
     if st.session_state.get("pending_delete") == report.id:
@@ -375,8 +401,8 @@ def delete_report(store: Store, report: Report) -> None:
         k1, k2 = st.columns(2)
         if k1.button("Yes, delete it", key="delete_confirm", type="primary"):
             try:
-                store.delete_report(report.id)
-            except StoreError as exc:
+                actions.delete_report(ui.get_services(), ui.identity(), report.id)
+            except (StoreError, Forbidden) as exc:
                 st.error(ui.escape_md_keep_code(f"Not deleted: {exc}"))
             else:
                 st.session_state.pop("pending_delete", None)

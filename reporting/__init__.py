@@ -1,0 +1,1 @@
+"""Documents made from a report: the executive PDF (and, through scanner.export, HTML)."""
