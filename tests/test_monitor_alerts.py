@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.brief import Brief
-from monitor.delivery import Deliverer, channels_from
+from monitor.delivery import Deliverer, WebhookChannel, channels_from
 from monitor.models import Run, Schedule, run_id
 from monitor.scheduler import prepare_alert
 from monitor.settings import MonitorSettings, SmtpSettings
@@ -265,3 +265,22 @@ def test_no_change_or_an_unwatched_change_raises_no_alert() -> None:
     )
     assert alert is not None and alert.payload["matched"] == ["any_change"]
     assert alert.payload["closed"][0]["port"] == 23 and len(deliveries) == 1
+
+
+def test_a_webhook_that_never_answers_times_out_and_is_kept(
+    tmp_path: Path, silent_port: int
+) -> None:
+    s = schedule(webhooks=(f"http://127.0.0.1:{silent_port}/hook",), emails=())
+    alert, deliveries = prepare_alert(
+        s, _run(s), report("r-old"), report("r-new", HOSTILE_TELNET), no_brief, time.time()
+    )
+    assert alert is not None
+    store = SQLiteMonitorStore(tmp_path / "db")
+    store.save_alert(alert, deliveries)
+    channels = {"webhook": WebhookChannel(SECRET, timeout_s=0.3)}
+    started = time.monotonic()
+    Deliverer(store, channels, "test", pause=lambda s: None).deliver(deliveries, alert)
+    assert time.monotonic() - started < 5  # three bounded tries, not a hang
+    [d] = store.list_deliveries(alert.id)
+    assert d.status == "pending" and d.attempts == 3
+    assert [e["detail"] for e in d.log] == ["no answer within 0.3 s"] * 3
