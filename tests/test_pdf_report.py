@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -39,7 +40,7 @@ def _report(hosts: int = 3, hostile: str = "") -> Report:
                 Port(23, "tcp", "open", service="telnet"),
                 Port(22, "tcp", "open", service="ssh", product="OpenSSH", version="9.2"),
             ),
-        )  # fmt: skip
+        )
         for i in range(hosts)
     ]
     down = Host(address="10.9.9.9", status="down", hostnames=("gone-host.example",))
@@ -140,7 +141,7 @@ def test_command_line_html_is_the_pages_html_export(stored: dict[str, str]) -> N
 
 
 class _Beacon(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         _Beacon.hits.append(self.path)
