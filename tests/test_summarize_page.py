@@ -98,7 +98,13 @@ def test_summary_streams_to_completion_with_metrics_and_fact_check(
     assert labels["Output tokens"] != "—" and labels["Time to first token"].endswith(" s")
     # Unsupported claims listed and highlighted; the true ones are not.
     flagged = next(d.value for d in at.dataframe if "check" in d.value.columns)
-    assert sorted(flagged["value"]) == ["10.0.0.99", "3306", "CVE-2099-0001", "www.evil.example"]
+    assert sorted(flagged["value"]) == [
+        "10.0.0.99",
+        "3306",
+        "CVE-2099-0001",
+        "evil.example",  # a link's host is a host name like any other
+        "www.evil.example",
+    ]
     assert set(flagged["check"]) == {"not in the scan data — verify"}
     shown = "\n".join(m.value for m in at.markdown if "exposes" in m.value)
     assert ":red-background[**10.0.0.99**]" in shown
@@ -116,6 +122,7 @@ def test_summary_streams_to_completion_with_metrics_and_fact_check(
         "10.0.0.99",
         "3306",
         "CVE-2099-0001",
+        "evil.example",
         "www.evil.example",
     }
     assert at.dataframe(key="sum_saved").value["status"].tolist() == ["complete"]
