@@ -35,3 +35,26 @@ def big_scan(hosts: int, ports_per_host: int, template: Path = TEMPLATE) -> byte
         out.append(before.replace(b"10.231.7.2", addr) + body + after + b"\n")
     out.append(tail)
     return b"".join(out)
+
+
+SCRIPTS_TEMPLATE = TEMPLATE.parent / "loopback_sV_scripts.xml"
+_SCRIPT = re.compile(rb"<script .*?</script>", re.S)
+
+
+def script_heavy_scan(hosts: int, repeat: int = 8, template: Path = SCRIPTS_TEMPLATE) -> bytes:
+    """nmap XML of ``hosts`` copies of a real -sV --script scan's host, most of it script output.
+
+    Each port's script elements are repeated ``repeat`` times (the way vulners or vulscan fill a
+    port with results), so script output is most of the file.
+    """
+    src = template.read_bytes()
+    host = _HOST.findall(src)[0]
+    head = src[: src.index(b"<host")]
+    tail = src[src.index(b"<runstats>") :]
+    host = _SCRIPT.sub(lambda m: m.group(0) * repeat, host)
+    out = [head]
+    for i in range(hosts):
+        addr = b"10.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
+        out.append(host.replace(b"127.0.0.1", addr) + b"\n")
+    out.append(tail)
+    return b"".join(out)
