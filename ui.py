@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar, cast
+from urllib.parse import quote
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -20,6 +21,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 import auth
 import config as config_mod
 import services as services_mod
+from auth import web
 from llm.errors import LLMError
 from llm.mdsafe import escape_markdown
 from scanner.diff import default_base, earlier_choices, mismatch
@@ -34,6 +36,8 @@ PAGE_DIR = config_mod.PROJECT_ROOT / "pages"
 PAGES = (
     ("overview.py", "Overview", ":material/dashboard:"),
     ("scan.py", "Scan", ":material/radar:"),
+    ("schedules.py", "Schedules", ":material/schedule:"),
+    ("alerts.py", "Alerts", ":material/notifications:"),
     ("reports.py", "Reports", ":material/table_view:"),
     ("summarize.py", "Summarize", ":material/summarize:"),
     ("compare.py", "Compare models", ":material/compare:"),
@@ -54,7 +58,11 @@ _MD_FORMAT = re.compile(r"([*_{}()#+!|~=-])")
 
 @st.cache_resource(show_spinner=False)
 def _services() -> Services:
-    return services_mod.build(config_mod.load())
+    import monitor
+
+    svc = services_mod.build(config_mod.load())
+    monitor.start_background_scheduler(svc)  # off with SCANSCRIBE_SCHEDULER=off
+    return svc
 
 
 def get_services() -> Services:
@@ -110,7 +118,7 @@ def start_run(failure_key: str, make: Callable[[], T]) -> T | None:
     st.session_state.pop(failure_key, None)
     try:
         return make()
-    except (LLMError, StoreError, ValueError) as exc:
+    except (LLMError, StoreError, ValueError, auth.Forbidden) as exc:
         st.session_state[failure_key] = str(exc)
         return None
 
@@ -202,11 +210,6 @@ def duration(seconds: float | None) -> str:
     return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
 
 
-@st.cache_resource(show_spinner=False)
-def _throttle() -> auth.LoginThrottle:
-    return auth.LoginThrottle()
-
-
 def _oidc_configured() -> bool:
     try:
         return "auth" in st.secrets
@@ -214,59 +217,179 @@ def _oidc_configured() -> bool:
         return False
 
 
-def access() -> auth.Access:
-    """Who the visitor is and whether a login is needed before scanning."""
-    address = str(st.get_option("server.address") or "")
-    exposed = not auth.is_loopback(address)
-    cfg = get_services().config
+def exposed() -> bool:
+    """Whether the server listens beyond loopback."""
+    return not auth.is_loopback(str(st.get_option("server.address") or ""))
+
+
+def login_method() -> str | None:
+    """``oidc``, ``password`` or None (no login configured)."""
     if _oidc_configured():
-        logged_in = bool(getattr(st.user, "is_logged_in", False))
-        name = str(st.user.get("email") or st.user.get("name") or "") if logged_in else ""
-        return auth.Access(exposed, "oidc", logged_in, name or cfg.user)
-    if cfg.password_hash:
-        user = st.session_state.get("auth_user")
-        return auth.Access(exposed, "password", user is not None, user or cfg.user)
-    return auth.Access(exposed, None, False, cfg.user)
+        return "oidc"
+    return "password" if get_services().directory.has_passwords else None
+
+
+def _client_address() -> str:
+    try:
+        return str(st.context.ip_address or "")
+    except Exception:  # AppTest has no connection
+        return ""
+
+
+def session_cookie() -> str | None:
+    """This browser's session cookie (HttpOnly; the page never sees it in JavaScript)."""
+    value = st.context.cookies.get(auth.COOKIE) if st.context.cookies else None
+    return value or st.session_state.get("_auth_cookie")
+
+
+def identity() -> auth.Identity | None:
+    """Who is using this session now, with the role the directory gives them now; or None.
+
+    None means: nobody may do or read anything (exposed with no login, or not logged in, or an
+    account removed or dropped from the allowlist).
+    """
+    svc = get_services()
+    method = login_method()
+    address = _client_address()
+    if method is None:
+        return None if exposed() else auth.Identity.local(svc.config.user)
+    if method == "oidc":
+        if not getattr(st.user, "is_logged_in", False):
+            return None
+        email = str(st.user.get("email") or "")
+        role = svc.directory.oidc_role(email) if email else None
+        return auth.Identity(email, role, "oidc", address) if role else None
+    sess = svc.sessions.lookup(session_cookie())
+    if sess is None:
+        return None
+    acc = svc.directory.account(sess.name)
+    return auth.Identity(acc.name, acc.role, "password", address) if acc else None
+
+
+def can(action: str) -> bool:
+    """Whether the current identity's role allows ``action`` (to hide controls; the core
+    checks again when the action runs)."""
+    who = identity()
+    return who is not None and auth.role_allows(who.role, action)
 
 
 def current_user() -> str:
-    """The name recorded with scans, summaries and comparisons."""
-    return access().user
+    """The authenticated name recorded with what this session does."""
+    who = identity()
+    return who.name if who else ""
+
+
+def _fail_closed() -> None:
+    st.title("ScanScribe")
+    st.error(
+        "ScanScribe is closed: this dashboard listens beyond loopback and no login is "
+        "configured, so it shows nothing and does nothing."
+    )
+    st.markdown(
+        "Configure one of these, then restart it:\n"
+        "- accounts with roles: set `SCANSCRIBE_USERS` to a users file and add an admin with "
+        "`python -m auth user add NAME --role admin`;\n"
+        "- a single admin password: `SCANSCRIBE_PASSWORD_HASH` (make one with "
+        "`python -m auth hash`);\n"
+        "- OIDC: `[auth]` in `.streamlit/secrets.toml` and an allowlist with "
+        "`python -m auth allow add ana@example.com --role analyst`;\n"
+        "- or serve it on loopback only: `--server.address 127.0.0.1`."
+    )
+    st.stop()
 
 
 def login_gate() -> None:
-    """Show the login form and stop the page when a login is configured and not yet done."""
-    acc = access()
+    """Stop the page unless the visitor may use it: Host check, fail closed, login, allowlist."""
     host = st.context.headers.get("Host")
-    if not auth.host_header_allowed(host, acc.exposed):
+    if not auth.host_header_allowed(host, exposed()):
         st.error(
             "This dashboard serves loopback only, but the request came for another host name. "
             "Open it at http://127.0.0.1:8501, or serve it beyond loopback with a login."
         )
         st.stop()
-    if not acc.needs_login:
+    try:
+        method = login_method()
+    except config_mod.ConfigError as exc:
+        st.error(escape_md_keep_code(f"ScanScribe cannot start: the login is misconfigured. {exc}"))
+        st.stop()
+    if method is None:
+        if exposed():
+            _fail_closed()
+        return
+    if identity() is not None:
         return
     st.title("ScanScribe")
-    if acc.method == "oidc":
+    if method == "oidc":
+        if getattr(st.user, "is_logged_in", False):
+            email = str(st.user.get("email") or "")
+            if not st.session_state.get("_oidc_refusal_recorded"):
+                st.session_state["_oidc_refusal_recorded"] = True
+                get_services().gate.record(
+                    None, "login", email, "denied", "not on the allowlist", name=email,
+                    address=_client_address(),
+                )  # fmt: skip
+            st.error(
+                f"{escape_md(email) or 'This account'} is not allowed to use ScanScribe. Ask an "
+                "admin to add it: `python -m auth allow add ADDRESS --role viewer`."
+            )
+            st.button("Log out", key="logout_oidc", on_click=st.logout)
+            st.stop()
         st.info("Log in to use ScanScribe.")
         st.button("Log in", key="login_oidc", on_click=st.login)
         st.stop()
-    with st.form("login", border=True):
-        name = st.text_input("Name", key="login_user")
-        password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Log in", key="login_submit")
-    if submitted:
-        stored = get_services().config.password_hash or ""
-        if _throttle().attempt(password, stored):
-            st.session_state["auth_user"] = name.strip() or get_services().config.user
-            st.rerun()
-        st.error("Wrong password. Each failed attempt makes the next one wait longer.")
+    st.info("Log in to use ScanScribe. A login lasts until you log out or stay idle too long.")
+    path = "/" + str(st.context.url or "").split("://", 1)[-1].partition("/")[2]
+    st.button(
+        "Log in",
+        key="login_password",
+        type="primary",
+        on_click=_navigate,
+        args=(f"{web.LOGIN_PATH}?next={quote(path)}",),
+    )
     st.stop()
 
 
+def _navigate(url: str) -> None:
+    """Send this browser tab to ``url`` on this server (the login form), as st.login does."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    msg = ForwardMsg()
+    msg.auth_redirect.url = url
+    ctx.enqueue(msg)
+
+
+def _account_box() -> None:
+    """Who is logged in, with which role, and a way to log out."""
+    who = identity()
+    if who is None or who.method == "local":
+        return
+    with st.sidebar:
+        st.caption(f"Logged in as {escape_md(who.name)} · {who.role}")
+        if who.method == "oidc":
+            st.button("Log out", key="logout", on_click=st.logout)
+        else:
+            cookie = session_cookie() or ""
+            token = get_services().sessions.logout_token(cookie)
+            st.button(
+                "Log out", key="logout", on_click=_navigate, args=(f"{web.LOGOUT_PATH}?t={token}",)
+            )
+
+
+def login_backend() -> Services:
+    """The services the login endpoints use (the same ones the pages use)."""
+    return _services()
+
+
 def _pages() -> dict[str, StreamlitPage]:
+    """The navigation; called only once the gate let the visitor in (titles may show counts)."""
+    from widgets.alerts import unread_label
+
+    titles = {"alerts.py": unread_label(get_services())}
     return {
-        name: st.Page(PAGE_DIR / name, title=title, icon=icon, default=(i == 0))
+        name: st.Page(PAGE_DIR / name, title=titles.get(name, title), icon=icon, default=(i == 0))
         for i, (name, title, icon) in enumerate(PAGES)
     }
 
@@ -274,6 +397,7 @@ def _pages() -> dict[str, StreamlitPage]:
 def _gate() -> None:
     st.set_page_config(page_title="ScanScribe", page_icon=":material/radar:", layout="wide")
     login_gate()
+    _account_box()
 
 
 def run_app() -> None:

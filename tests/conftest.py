@@ -20,6 +20,8 @@ pytest_plugins = [
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Dashboards started by tests run no background scheduler unless a test turns it on.
+os.environ.setdefault("SCANSCRIBE_SCHEDULER", "off")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 

@@ -113,6 +113,51 @@ THREAT_TESTS: dict[int, list[str]] = {
         "test_team_access.py::test_twenty_parallel_wrong_guesses_get_only_the_free_attempts_evaluated",
         "test_team_access.py::test_the_wait_doubles_with_each_failure_and_a_success_clears_only_its_account",
     ],
+    22: [
+        "test_script_egress.py::test_no_profile_selects_a_script_that_reaches_past_the_target",
+        "test_script_egress.py::test_default_and_safe_alone_selects_the_scripts_that_reach_out",
+        "test_script_egress.py::test_version_detection_drops_the_probe_that_sends_proxies_to_google",
+        "test_script_egress.py::test_the_lab_catches_the_old_safe_scripts_sending_the_target_outside",
+        "test_script_egress.py::test_a_scan_asks_in_scope_servers_for_nothing_outside_the_scope",
+        "test_profiles.py::test_a_version_profile_without_the_scoped_probe_file_is_never_built",
+    ],
+    23: [
+        "test_hostile_fields.py::test_a_protocol_nmap_never_writes_refuses_the_file_and_stores_nothing",
+        "test_hostile_fields.py::test_markdown_export_renders_no_link_image_or_tag_from_scan_data",
+        "test_hostile_fields.py::test_html_export_has_no_tag_or_attribute_from_scan_data",
+        "test_hostile_fields.py::test_no_csv_cell_can_start_a_formula",
+        "test_exports_browser.py::test_exports_opened_in_chromium_fetch_nothing",
+    ],
+    24: [
+        "test_prompt_fields.py::test_a_line_break_in_a_report_field_stays_inside_its_quotes",
+        "test_prompt_fields.py::test_a_line_break_in_a_diff_field_stays_inside_its_quotes",
+        "test_prompt_fields.py::test_a_status_or_port_state_that_is_not_nmaps_never_opens_a_line",
+    ],
+    27: [
+        "test_runner_outage.py::test_a_scan_outlives_a_lock_held_past_the_busy_timeout_and_the_next_job_runs",
+        "test_runner_outage.py::test_a_job_end_the_store_refuses_for_long_is_kept_and_saved_later",
+        "test_firestore_machines.py::test_a_scan_rides_out_a_killed_firestore_and_its_report_lands",
+        "test_firestore.py::test_a_record_that_cannot_be_sent_is_parked_and_blocks_nothing",
+    ],
+    28: [
+        "test_recovery_machines.py::test_another_machines_job_is_left_alone_and_no_local_group_is_signalled",
+        "test_recovery_machines.py::test_a_job_from_an_earlier_boot_is_interrupted_and_no_group_is_signalled",
+        "test_recovery_machines.py::test_summaries_are_recovered_only_by_their_own_machine_and_boot",
+        "test_firestore_machines.py::test_machine_b_leaves_machine_as_live_jobs_and_summaries_alone",
+        "test_firestore_machines.py::test_a_stale_copy_from_another_process_never_overwrites_a_newer_one",
+    ],
+    29: [
+        "test_monitor_alerts.py::test_an_opened_port_is_posted_signed_with_hostile_text_kept_as_inert_data",
+        "test_monitor_alerts.py::test_the_alert_email_has_the_same_facts_escaped_and_defanged",
+        "test_monitor_alerts.py::test_failed_posts_are_retried_with_every_attempt_recorded",
+        "test_monitor_alerts.py::test_an_undeliverable_alert_is_kept_and_sent_when_the_receiver_is_back",
+        "test_monitor_alerts.py::test_an_smtp_password_is_never_sent_without_tls",
+        "test_monitor_pages.py::test_an_alert_with_hostile_scan_text_renders_inert_and_can_be_marked_read",
+    ],
+    31: [
+        "test_pdf_report.py::test_urls_and_markup_in_a_report_never_make_the_pdf_fetch_anything",
+        "test_pdf_report.py::test_the_pdf_has_a_cover_the_checked_summary_findings_and_an_appendix",
+    ],
 }
 
 
