@@ -133,6 +133,17 @@ THREAT_TESTS: dict[int, list[str]] = {
         "test_prompt_fields.py::test_a_line_break_in_a_diff_field_stays_inside_its_quotes",
         "test_prompt_fields.py::test_a_status_or_port_state_that_is_not_nmaps_never_opens_a_line",
     ],
+    25: [
+        "test_parser.py::test_a_file_in_another_encoding_is_decoded_correctly",
+        "test_parser.py::test_an_unusable_encoding_is_refused_naming_it",
+        "test_import.py::test_an_unusable_encoding_is_refused_and_nothing_is_stored",
+        "test_import.py::test_cli_refuses_an_unusable_encoding_with_exit_2",
+    ],
+    26: [
+        "test_parser.py::test_a_file_of_tiny_elements_is_refused_before_it_outgrows_memory",
+        "test_parser.py::test_one_element_over_the_limit_is_refused",
+        "test_import.py::test_a_file_too_big_for_free_memory_is_refused_before_it_is_read",
+    ],
     27: [
         "test_runner_outage.py::test_a_scan_outlives_a_lock_held_past_the_busy_timeout_and_the_next_job_runs",
         "test_runner_outage.py::test_a_job_end_the_store_refuses_for_long_is_kept_and_saved_later",
