@@ -92,6 +92,11 @@ def _inert_csv(frame: pd.DataFrame) -> str:
     return str(frame.to_csv(index=False, lineterminator="\r\n"))
 
 
+def without_down_hosts(report: Report) -> Report:
+    """``report`` without the hosts nmap found down (they have no ports), for shorter exports."""
+    return replace(report, hosts=tuple(h for h in report.hosts if h.status != "down"))
+
+
 def hosts_csv(report: Report) -> str:
     """CSV of the hosts table, with risk and reason."""
     return _inert_csv(hosts_table(report).drop(columns=["risk_rank"]))

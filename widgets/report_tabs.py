@@ -21,6 +21,7 @@ from scanner.risk import LEVELS
 from scanner.views import FilterError, PortFilter, ReportView, diff_frames, parse_port_filter
 from store.base import Store, StoreError
 from store.records import Summary
+from widgets import severity
 from widgets import summary as summary_blocks
 
 PAGE_ROWS = 500
@@ -117,10 +118,13 @@ def _import_one(store: Store, up: UploadedFile) -> tuple[str, str]:
 def report_tab(store: Store, view: ReportView) -> None:
     """The Report tab: header and saved summaries, charts, filters, hosts, ports, script output."""
     report_header(store, view)
-    report_charts(view)
     pf = report_filters(view)
-    hosts_table(view, pf)
-    ports_df = ports_table(view, pf)
+    show_down = st.session_state.get("filter_down", False)
+    hosts_df = shown_hosts(view, pf, show_down)
+    ports_df = shown_ports(view, pf, show_down)
+    report_charts(hosts_df, ports_df)
+    hosts_table(view, hosts_df)
+    ports_table(view, ports_df)
     script_output(view, pf, ports_df)
 
 
@@ -163,29 +167,44 @@ def report_header(store: Store, view: ReportView) -> None:
         )
 
 
-def report_charts(view: ReportView) -> None:
-    """Three bar charts: open ports by service, hosts by risk, most common open ports."""
-    ch1, ch2, ch3 = st.columns(3)
-    with ch1:
-        st.markdown("**Open ports by service**")
-        st.bar_chart(view.open_by_service(), horizontal=True, sort="-open ports", height=260)
-    with ch2:
-        st.markdown("**Hosts by risk**")
-        st.bar_chart(view.hosts_by_risk(), horizontal=True, sort=False, height=260)
-    with ch3:
-        st.markdown("**Most common open ports**")
-        st.bar_chart(view.common_ports(), horizontal=True, sort="-hosts", height=260)
+def report_charts(hosts_df: pd.DataFrame, ports_df: pd.DataFrame) -> None:
+    """Bars coloured by risk (open ports by service, hosts by risk, most common open ports) and
+    a host × port grid, all drawn from the filtered rows."""
+    st.subheader("At a glance")
+    charts = st.container(horizontal=True, gap="medium", key="report_charts")
+    panels = (
+        ("Open ports by service", severity.by_service(ports_df), "service", "open ports", None),
+        ("Hosts by risk", severity.hosts_by_level(hosts_df), "risk", "hosts", LEVELS),
+        ("Most common open ports", severity.by_port(ports_df), "port", "hosts", None),
+    )
+    for i, (title, data, category, count, order) in enumerate(panels):
+        # A minimum width, so that on a narrow screen the charts wrap instead of squeezing.
+        with charts.container(key=f"chart_{i}", width="stretch"):
+            st.markdown(f"**{title}**")
+            severity.bars_or_note(data, category, count, count, f"bars_{i}", order)
+    with st.expander("Host × port grid (open ports, coloured by risk)", expanded=True):
+        severity.heat_map(ports_df[ports_df["state"].astype(str) == "open"], key="heat_map")
 
 
 def report_filters(view: ReportView) -> PortFilter:
     """The host, port, service, state and risk filters, read into one PortFilter."""
     st.subheader("Filters")
-    f1, f2, f3, f4, f5 = st.columns(5)
-    host_text = f1.text_input("Host", key="filter_host", placeholder="address or name")
-    port_text = f2.text_input("Port", key="filter_port", placeholder="22, 80,443 or 1-1024")
-    services = f3.multiselect("Service", view.services(), key="filter_service")
-    states = f4.multiselect("State", view.states(), key="filter_state")
-    risks = f5.multiselect("Risk", list(LEVELS), key="filter_risk")
+    # A wrapping row: five filters side by side on a wide screen, two or three a line on a
+    # narrow one, each wide enough to read what was picked.
+    row = st.container(horizontal=True, gap="small", key="report_filters")
+    host_text = row.text_input("Host", key="filter_host", placeholder="address or name", width=180)
+    port_text = row.text_input("Port", key="filter_port", placeholder="22,80 or 1-1024", width=180)
+    services = row.multiselect("Service", view.services(), key="filter_service", width=220)
+    states = row.multiselect("State", view.states(), key="filter_state", width=180)
+    risks = row.multiselect("Risk", list(LEVELS), key="filter_risk", width=180)
+    down = int((view.hosts["status"] == "down").sum())
+    st.toggle(
+        f"Show down hosts ({down})",
+        key="filter_down",
+        help="Hosts nmap found down have no ports; they are left out of tables, charts and "
+        "downloads unless this is on.",
+        disabled=not down,
+    )
     try:
         port_set = parse_port_filter(port_text)
     except FilterError as exc:
@@ -194,13 +213,27 @@ def report_filters(view: ReportView) -> PortFilter:
     return PortFilter(host_text, port_set, tuple(services), tuple(states), tuple(risks))
 
 
-def hosts_table(view: ReportView, pf: PortFilter) -> None:
-    """The hosts table, narrowed by the host text and risk filters only."""
-    st.subheader("Hosts")
+def shown_hosts(view: ReportView, pf: PortFilter, show_down: bool) -> pd.DataFrame:
+    """The hosts that pass the host text and risk filters, down ones only when asked for."""
     hosts_df = view.filter_hosts(pf.host, pf.risks)
+    return hosts_df if show_down else hosts_df[hosts_df["status"] != "down"]
+
+
+def shown_ports(view: ReportView, pf: PortFilter, show_down: bool) -> pd.DataFrame:
+    """The ports that pass the filters, those of down hosts only when asked for."""
+    ports_df = view.filter_ports(pf)
+    if show_down:
+        return ports_df
+    down = view.hosts.loc[view.hosts["status"] == "down", "address"]
+    return ports_df[~ports_df["address"].isin(set(down))] if len(down) else ports_df
+
+
+def hosts_table(view: ReportView, hosts_df: pd.DataFrame) -> None:
+    """The hosts table (already narrowed by the filters), risk coloured by level."""
+    st.subheader("Hosts")
     st.caption(f"{len(hosts_df)} of {len(view.hosts)} hosts; risk reason always shown.")
     st.dataframe(
-        hosts_df.head(PAGE_ROWS).drop(columns=["risk_rank"]),
+        severity.risk_badges(hosts_df.head(PAGE_ROWS).drop(columns=["risk_rank"])),
         hide_index=True,
         key="hosts_table",
         column_order=HOST_ORDER,
@@ -208,11 +241,10 @@ def hosts_table(view: ReportView, pf: PortFilter) -> None:
     )
 
 
-def ports_table(view: ReportView, pf: PortFilter) -> pd.DataFrame:
-    """The filtered ports table, a page at a time behind its toggle; returns the filtered rows."""
+def ports_table(view: ReportView, ports_df: pd.DataFrame) -> None:
+    """The filtered ports table, a page at a time behind its toggle, risk coloured by level."""
     st.subheader("Ports")
     show_ports = st.toggle("Show the ports table", value=True, key="show_ports")
-    ports_df = view.filter_ports(pf)
     pages = max(1, -(-len(ports_df) // PAGE_ROWS))
     if show_ports:
         page = 1
@@ -229,13 +261,14 @@ def ports_table(view: ReportView, pf: PortFilter) -> pd.DataFrame:
         st.caption(f"{len(ports_df)} of {len(view.ports)} ports match.")
         start = (page - 1) * PAGE_ROWS
         st.dataframe(
-            ports_df.iloc[start : start + PAGE_ROWS].drop(columns=["risk_rank"]),
+            severity.risk_badges(
+                ports_df.iloc[start : start + PAGE_ROWS].drop(columns=["risk_rank"])
+            ),
             hide_index=True,
             key="ports_table",
             column_order=PORT_ORDER,
             column_config=WHY,
         )
-    return ports_df
 
 
 def script_output(view: ReportView, pf: PortFilter, ports_df: pd.DataFrame) -> None:
@@ -340,37 +373,42 @@ def downloads_row(store: Store, report: Report) -> None:
                 continue  # gone or unreadable: the check saved with the summary stands in
         return saved, bases
 
-    st.caption("Files are built when you click, from the saved report and its summaries.")
+    show_down = bool(st.session_state.get("filter_down", False))
+    shown = report if show_down else export.without_down_hosts(report)
+    st.caption(
+        "Files are built when you click, from the saved report and its summaries"
+        + ("." if show_down else "; hosts nmap found down are left out (Show down hosts).")
+    )
     downloads: tuple[tuple[str, str, str, str, Callable[[], str | bytes]], ...] = (
-        ("Hosts CSV", "dl_hosts_csv", "-hosts.csv", "text/csv", lambda: export.hosts_csv(report)),
-        ("Ports CSV", "dl_ports_csv", "-ports.csv", "text/csv", lambda: export.ports_csv(report)),
+        ("Hosts CSV", "dl_hosts_csv", "-hosts.csv", "text/csv", lambda: export.hosts_csv(shown)),
+        ("Ports CSV", "dl_ports_csv", "-ports.csv", "text/csv", lambda: export.ports_csv(shown)),
         (
             "JSON",
             "dl_json",
             ".json",
             "application/json",
-            lambda: export.report_json(report, _summaries()),
+            lambda: export.report_json(shown, _summaries()),
         ),
         (
             "Markdown",
             "dl_md",
             ".md",
             "text/markdown",
-            lambda: export.report_markdown(report, *_documents()),
+            lambda: export.report_markdown(shown, *_documents()),
         ),
         (
             "HTML",
             "dl_html",
             ".html",
             "text/html",
-            lambda: export.report_html(report, *_documents()),
+            lambda: export.report_html(shown, *_documents()),
         ),
         (
             "PDF",
             "dl_pdf",
             ".pdf",
             "application/pdf",
-            lambda: render_pdf(report, *_documents()),
+            lambda: render_pdf(shown, *_documents()),
         ),
     )
     svc, who = ui.get_services(), ui.identity()
