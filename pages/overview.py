@@ -1,4 +1,4 @@
-"""Overview: counts, the latest reports and summaries, and a first-run guide."""
+"""Overview: what is exposed now, how it moved, the latest reports and summaries."""
 
 from __future__ import annotations
 
@@ -7,28 +7,126 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from scanner.history import exposure_trend, latest_per_target_set
+from scanner.diff import Coverage
+from scanner.history import (
+    Exposure,
+    current_exposure,
+    exposure_trend,
+    latest_per_target_set,
+    target_set,
+)
+from scanner.models import ReportSummary
+from scanner.risk import LEVELS, port_risk
 from store import StoreError
+from widgets import severity
+
+# How many of the newest reports the trend reads the port lists of (each is read once).
+TREND_REPORTS = 200
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+@st.cache_resource(max_entries=4, show_spinner="Working out what is exposed now…")
+def load_exposure(store_key: str, reports: tuple[ReportSummary, ...]) -> Exposure:
+    """The current exposure over these reports, computed once per list of reports."""
+    return current_exposure(reports, ui.get_services().store.get_report)
+
+
+@st.cache_resource(max_entries=2000, show_spinner=False)
+def load_coverage(store_key: str, report_id: str) -> Coverage | None:
+    """The ports one report's scan probed; a report never changes, so this is read once."""
+    return Coverage.of(ui.get_services().store.get_report(report_id))
+
+
+def exposure_rows(exposure: Exposure) -> pd.DataFrame:
+    """The open ports now, worst first, each with the report whose scan last probed it."""
+    rows = []
+    for op in exposure.open_ports:
+        risk = port_risk(op.port)
+        rows.append(
+            {
+                "host": op.address,
+                "port": op.port.label,
+                "service": op.port.service,
+                "risk": risk.level,
+                "why": risk.reason,
+                "seen in scan of": ui.when(op.scanned_at),
+                "report": op.report_id,
+                "_rank": risk.rank,
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=["host", "port", "service", "risk", "why", "seen in scan of", "report", "_rank"],
+    )
+    return frame.sort_values("_rank", ascending=False, kind="stable").drop(columns=["_rank"])
+
+
+def trend_chart(trend: pd.DataFrame) -> alt.Chart:
+    """One line per targets, profile and port list; times in 24-hour form."""
+    when = alt.X(
+        "when:T", title=None, axis=alt.Axis(format=TIME_FORMAT, labelAngle=-30, labelOverlap=True)
+    )
+    chart: alt.Chart = (
+        alt.Chart(trend)
+        .mark_line(point=True)
+        .encode(
+            x=when,
+            y=alt.Y(
+                "open ports:Q", scale=alt.Scale(zero=True, nice=True), axis=alt.Axis(format="d")
+            ),
+            color=alt.Color(
+                "series:N",
+                title=None,
+                legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=600),
+            ),
+            tooltip=[
+                alt.Tooltip("when:T", title="scanned", format=TIME_FORMAT),
+                "targets:N",
+                "profile:N",
+                "ports:N",
+                "open ports:Q",
+                "hosts up:Q",
+                "id:N",
+            ],
+        )
+    )
+    return chart
+
 
 ui.page_guard()
 st.title("ScanScribe")
 st.caption("Scan what you are allowed to scan, read what was found, and brief people on it.")
 
 svc = ui.get_services()
+store_key = svc.store.describe()
 try:
     reports = svc.store.list_reports()
     summaries = svc.store.list_summaries()
+    current = latest_per_target_set(reports)
+    exposure = load_exposure(store_key, tuple(reports))
 except StoreError as exc:
     st.error(ui.escape_md_keep_code(f"The store could not be read: {exc}"))
     st.stop()
 
-current = latest_per_target_set(reports)
-now = "In the newest report of each set of targets: a host scanned ten times counts once."
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Reports", len(reports))
-c2.metric("Hosts up", sum(r.hosts_up for r in current), help=now)
-c3.metric("Open ports", sum(r.open_ports for r in current), help=now)
-c4.metric("Summaries", len(summaries))
+now = (
+    "Now: hosts up in the newest scan of each set of targets; each port as the newest scan "
+    "that probed it found it, so a narrow rescan does not hide what a full scan found."
+)
+open_now = exposure_rows(exposure)
+worst = int(open_now["risk"].isin(("critical", "high")).sum())
+# A wrapping row: four across on a wide screen, two by two on a narrow one.
+metrics = st.container(horizontal=True, gap="small", key="overview_metrics")
+metrics.metric("Reports", len(reports), width=150, border=True)
+metrics.metric("Hosts up now", exposure.hosts_up, help=now, width=150, border=True)
+metrics.metric("Open ports now", len(open_now), help=now, width=150, border=True)
+metrics.metric(
+    "Critical / high",
+    worst,
+    help="Open ports now at critical or high risk.",
+    width=150,
+    border=True,
+)
+metrics.metric("Summaries", len(summaries), width=150, border=True)
 
 if not reports:
     with st.container(border=True, key="first_run"):
@@ -38,9 +136,39 @@ if not reports:
             "2. Open **Scan**, enter a target inside your scope "
             f"(`{', '.join(str(n) for n in svc.config.scope)}`), pick a profile and press Scan.\n"
             "3. Or open **Reports** and import an nmap XML file you already have.\n"
-            "4. On a report, press **Summarize** for an executive summary from your local model."
+            "4. On a report, press **Summarize this** for an executive summary from your local "
+            "model."
         )
 else:
+    st.subheader("Exposed now")
+    st.caption(
+        f"From {exposure.reports_read} report(s) of {len(current)} set(s) of targets; "
+        "each port as the newest scan that probed it found it."
+    )
+    if open_now.empty:
+        st.caption("No open ports in the newest scans.")
+    else:
+        by_level = open_now["risk"].value_counts()
+        levels = pd.DataFrame(
+            [(lvl, lvl, int(by_level[lvl])) for lvl in LEVELS if lvl in by_level],
+            columns=["risk", "level", "open ports"],
+        )
+        severity.bars_or_note(
+            severity.with_rank(levels),
+            "risk",
+            "open ports",
+            "open ports",
+            "overview_levels",
+            LEVELS,
+        )
+        with st.expander(f"The {len(open_now)} open port(s), worst first"):
+            st.dataframe(
+                severity.risk_badges(open_now.head(500)),
+                hide_index=True,
+                key="open_now",
+                column_config={"why": st.column_config.TextColumn("why", width="large")},
+            )
+
     st.subheader("Latest reports")
     st.dataframe(
         pd.DataFrame(
@@ -59,22 +187,30 @@ else:
         ),
         hide_index=True,
         key="latest_reports",
+        on_select="rerun",
+        selection_mode="single-row",
     )
-    if len(reports) > len(current):
+    st.caption("Select a row to open that report.")
+    opened = st.session_state["latest_reports"].selection.rows
+    if opened:  # to the Reports page, that report picked, by its own address
+        st.switch_page(ui.PAGE_DIR / "reports.py", query_params={"report": reports[opened[0]].id})
+    counts: dict[str, int] = {}
+    for r in reports:
+        counts[target_set(r)] = counts.get(target_set(r), 0) + 1
+    again: list[ReportSummary] = [r for r in reports if counts[target_set(r)] > 1][:TREND_REPORTS]
+    if again:
         st.subheader("Open ports over time")
-        st.caption("Each line is one set of targets scanned more than once; each point a report.")
-        trend = exposure_trend(reports, min_reports=2)
-        chart = (
-            alt.Chart(trend)
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("when:T", title=None),
-                y=alt.Y("open ports:Q", scale=alt.Scale(zero=True, nice=True)),
-                color=alt.Color("targets:N", legend=alt.Legend(orient="bottom")),
-                tooltip=["when:T", "targets:N", "open ports:Q", "hosts up:Q"],
-            )
+        st.caption(
+            "One line per set of targets scanned with one profile over one port list, so a "
+            "quick scan, a full scan and a two-port rescan are never joined; each point a report."
         )
-        st.altair_chart(chart, use_container_width=True)
+        try:
+            coverage = {r.id: load_coverage(store_key, r.id) for r in again}
+        except StoreError as exc:
+            st.error(ui.escape_md_keep_code(f"The reports could not be read: {exc}"))
+            st.stop()
+        trend = exposure_trend(again, coverage=coverage)
+        st.altair_chart(trend_chart(trend), width="stretch", key="overview_trend")
 
 if summaries:
     st.subheader("Latest summaries")

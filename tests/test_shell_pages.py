@@ -60,7 +60,7 @@ def test_dashboard_navigation_runs(app_env: Path) -> None:
 
 def test_overview_first_run_tells_a_new_user_what_to_do(app_env: Path) -> None:
     at = AppTest.from_file(str(ROOT / "pages/overview.py"), default_timeout=30).run()
-    assert [m.value for m in at.metric] == ["0", "0", "0", "0"]
+    assert [m.value for m in at.metric] == ["0", "0", "0", "0", "0"]
     first_run = at.get("flex_container")
     assert any(getattr(c, "key", None) == "first_run" for c in first_run) or "Start here" in str(
         at.subheader
@@ -96,9 +96,10 @@ def test_overview_counts_reports_hosts_ports_and_summaries(app_env: Path) -> Non
     )
     store.close()
     at = AppTest.from_file(str(ROOT / "pages/overview.py"), default_timeout=30).run()
-    assert [m.value for m in at.metric] == ["2", "1", "2", "1"]
+    # Reports, hosts up now, open ports now, critical / high among them, summaries.
+    assert [m.value for m in at.metric] == ["2", "1", "2", "0", "1"]
     assert "Open ports over time" in [s.value for s in at.subheader]
-    assert len(at.get("vega_lite_chart")) == 1
+    assert len(at.get("vega_lite_chart")) == 2  # open ports by risk, and the trend
     frames = [d.value for d in at.dataframe]
     assert any("id" in f and f["id"].tolist() == ["r1", "r0"] for f in frames)
     assert any("model" in f and f["model"].tolist() == ["m"] for f in frames)
