@@ -28,6 +28,7 @@ from scanner.diff import default_base, earlier_choices, mismatch
 from scanner.models import ReportSummary
 from services import Services
 from store import Store, StoreError
+from store.records import JOB_ACTIVE
 
 T = TypeVar("T")
 
@@ -54,6 +55,10 @@ AUDIENCE_LABELS = {
 # Formatting characters, escaped on top of llm.mdsafe's escaping (which already takes care of
 # links, images, HTML, entities, code, directives and autolinks) so that labels read literally.
 _MD_FORMAT = re.compile(r"([*_{}()#+!|~=-])")
+# A web address in a message (Ollama's, say): shown as a code span, which is never a link and
+# copies exactly, instead of broken up with an invisible character as scan data is.
+_ADDRESS = re.compile(r"\b(?:https?://|www\.)[^\s`<>\"']*[^\s`<>\"'.,;:!?)\]]")
+LABEL_SOURCE, LABEL_TARGETS, MAX_URL_ID = 40, 120, 80
 
 
 @st.cache_resource(show_spinner=False)
@@ -86,12 +91,22 @@ def escape_md_keep_code(text: str) -> str:
     """Escape a message like :func:`escape_md` but keep its `code` spans (a command to run).
 
     Markdown is never rendered inside a code span, so only the text between spans needs
-    escaping; a message with an unpaired backtick is escaped whole.
+    escaping; web addresses in that text become code spans too, so they copy exactly. A message
+    with an unpaired backtick is escaped whole.
     """
     parts = text.split("`")
     if len(parts) % 2 == 0:
         return escape_md(text)
-    return "".join(f"`{p}`" if i % 2 else escape_md(p) for i, p in enumerate(parts))
+    return "".join(f"`{p}`" if i % 2 else _escape_prose(p) for i, p in enumerate(parts))
+
+
+def _escape_prose(text: str) -> str:
+    """Escape message text between code spans, with its web addresses made code spans."""
+    out, pos = [], 0
+    for m in _ADDRESS.finditer(text):
+        out += [escape_md(text[pos : m.start()]), f"`{m.group()}`"]
+        pos = m.end()
+    return "".join([*out, escape_md(text[pos:])])
 
 
 def last_good(key: str, read: Callable[[], T], what: str) -> T:
@@ -123,11 +138,86 @@ def start_run(failure_key: str, make: Callable[[], T]) -> T | None:
         return None
 
 
+def source_name(r: ReportSummary) -> str:
+    """What made a report: its profile for a scan, the file name for an import."""
+    if r.profile:
+        return r.profile
+    return r.source.removeprefix("import:").strip() or r.source
+
+
 def report_label(r: ReportSummary) -> str:
-    """How a report is named in pickers: targets, when its scan ran, profile or file, and id."""
-    what = (r.profile or r.source)[:40]
-    targets = ", ".join(r.targets)[:60] or "no targets named"
-    return f"{targets} — scanned {when(r.scanned_at)} · {what} ({r.id})"
+    """The one name of a report, in every picker and list.
+
+    Source (profile or file name), scan time (24 h), targets, hosts up and open ports, then the
+    id as a suffix that is never cut, so two reports never read alike. A picker searches this
+    text, so it holds the file name and every target (a long list ends with how many more).
+    """
+    targets = ", ".join(r.targets) or "no targets named"
+    if len(targets) > LABEL_TARGETS:
+        cut = targets[:LABEL_TARGETS].rsplit(", ", 1)[0]
+        targets = f"{cut} +{len(r.targets) - cut.count(', ') - 1} more"
+    return (
+        f"{source_name(r)[:LABEL_SOURCE]} · {when(r.scanned_at)} · {targets} · "
+        f"{r.hosts_up} up / {r.open_ports} open · {r.id}"
+    )
+
+
+def url_id(name: str) -> str | None:
+    """A report, summary or comparison id from the address bar, or None when it is absent."""
+    value = st.query_params.get(name)
+    return value.strip()[:MAX_URL_ID] if value else None
+
+
+def set_url(**params: str | None) -> None:
+    """Put the page's current choices in the address bar (None removes one), if they changed.
+
+    Only ids the page itself chose are written, so a URL is always one the app built.
+    """
+    qp = st.query_params
+    for name, value in params.items():
+        if value is None:
+            if name in qp:
+                del qp[name]
+        elif qp.get(name) != value:
+            qp[name] = value
+
+
+def unknown_id(what: str, value: str) -> None:
+    """Say that an id from the address bar names nothing, and what is shown instead."""
+    st.error(
+        escape_md(f"No {what} has the id {value[:MAX_URL_ID]!r}: it may have been deleted, or "
+                  "the link was cut. Showing the newest instead.")
+    )  # fmt: skip
+
+
+def _apply_url(prefix: str, by_id: dict[str, ReportSummary]) -> None:
+    """Preselect the picker from ``?report=ID`` or ``?diff=OLD..NEW``, once per address."""
+    ss = st.session_state
+    raw = st.query_params.get("diff") or st.query_params.get("report")
+    if not raw or ss.get(f"{prefix}_url") == raw:
+        return
+    ss[f"{prefix}_url"] = raw
+    old, sep, new = raw.partition("..")
+    if sep:
+        if old in by_id and new in by_id:
+            ss[f"{prefix}_mode"] = "diff"
+            ss[f"{prefix}_report"] = new
+            ss[f"{prefix}_base"], ss[f"{prefix}_base_for"] = old, new
+        else:
+            unknown_id("pair of reports", raw)
+    elif raw in by_id:
+        ss[f"{prefix}_report"] = raw
+    else:
+        unknown_id("report", raw)
+
+
+def _show_in_url(prefix: str, value: str) -> None:
+    """Write the picker's choice to the address, remembered so it is not applied back."""
+    st.session_state[f"{prefix}_url"] = value
+    if ".." in value:
+        set_url(report=None, diff=value)
+    else:
+        set_url(report=value, diff=None)
 
 
 def pick_report_or_diff(
@@ -143,6 +233,7 @@ def pick_report_or_diff(
     """
     ss = st.session_state
     by_id = {r.id: r for r in reports}
+    _apply_url(prefix, by_id)
     mode = st.radio(
         "Summarize" if prefix == "sum" else "Compare on",
         ["report", "diff"],
@@ -155,6 +246,7 @@ def pick_report_or_diff(
     )
     base_key, base_for = f"{prefix}_base", f"{prefix}_base_for"
     if mode != "diff":
+        _show_in_url(prefix, str(report_id))
         return str(mode), str(report_id), None
     report = by_id[report_id]
     choices = [r.id for r in earlier_choices(reports, report)]
@@ -164,6 +256,7 @@ def pick_report_or_diff(
             "No earlier report scanned any of these targets, so there is nothing to compare "
             "with. Scan them again later, or import an older scan of them."
         )
+        _show_in_url(prefix, str(report_id))
         return str(mode), str(report_id), None
     if ss.get(base_for) != report_id or ss.get(base_key) not in choices:
         base = last_good(
@@ -178,6 +271,7 @@ def pick_report_or_diff(
         format_func=lambda i: report_label(by_id[i]),
         help="Reports scanned before this one whose targets overlap it, newest scan first.",
     )
+    _show_in_url(prefix, f"{base_id}..{report_id}")
     problems = mismatch(by_id[base_id], report)
     if problems:
         st.warning(
@@ -398,6 +492,29 @@ def _gate() -> None:
     st.set_page_config(page_title="ScanScribe", page_icon=":material/radar:", layout="wide")
     login_gate()
     _account_box()
+    _scan_badge()
+
+
+def _scan_badge() -> None:
+    """A "scan running" badge in the sidebar while a scan of this user runs (one store read)."""
+    who = identity()
+    if who is None:
+        return
+    try:
+        mine = [
+            j for j in get_services().store.list_jobs(statuses=JOB_ACTIVE) if j.owner == who.name
+        ]
+    except StoreError:
+        return  # the page itself says the store is down
+    if not mine:
+        return
+    with st.sidebar.container(key="scan_badge"):
+        st.badge(
+            f"{len(mine)} scans running" if len(mine) > 1 else "Scan running",
+            icon=":material/radar:",
+            color="blue",
+        )
+        st.page_link(_pages()["scan.py"], label="Follow it on the Scan page")
 
 
 def run_app() -> None:

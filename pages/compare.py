@@ -49,6 +49,9 @@ if run is not None and not run.finished:
     comparison.drain(run)
     st.rerun()
 
+asked = ui.url_id("comparison")  # ?comparison=ID, a link to a saved comparison
+if asked and ss.get("cmp_url_comparison") != asked:
+    ss["cmp_url_comparison"] = ss["cmp_view"] = asked
 view_id = ss.get("cmp_view")
 current: Comparison | None = None
 if run is not None and run.id == view_id and run.save_error:
@@ -60,7 +63,10 @@ elif view_id:
         current = svc.store.get_comparison(view_id)
     except StoreError as exc:
         st.error(ui.escape_md_keep_code(f"The comparison could not be opened: {exc}"))
+        ss.pop("cmp_view", None)
 if current is not None:
+    ss["cmp_url_comparison"] = current.id
+    ui.set_url(comparison=current.id)
     with st.container(border=True, key="cmp_result"):
         comparison.show(svc.store, current)
 

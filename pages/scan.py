@@ -23,7 +23,6 @@ who = ui.identity()
 allowed = ui.can("scan")
 nmap_found = shutil.which("nmap") is not None
 root = is_root()
-st.session_state.setdefault("scan_jobs", [])
 
 if not allowed:
     role = who.role if who else "no"
@@ -42,7 +41,6 @@ if request is not None:
             # Refusals quote what was typed: escaped, so it can never become a link or markup.
             st.error(ui.escape_md(str(exc)))
         else:
-            st.session_state["scan_jobs"].insert(0, job.id)
             st.success(f"Scan queued as job {job.id}.")
 
 try:
@@ -52,4 +50,4 @@ except StoreError as exc:
     st.stop()
 
 scan_jobs.jobs_panel(svc, who, initial_active)
-scan_jobs.my_results(svc.store, st.session_state["scan_jobs"])
+scan_jobs.my_results(svc.store, ui.current_user())

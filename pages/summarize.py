@@ -7,6 +7,7 @@ import streamlit as st
 import ui
 from llm.prompt import AUDIENCES
 from llm.summarize import SummaryRun
+from store.base import NotFound, StoreError
 from widgets import summary
 
 ui.page_guard()
@@ -19,6 +20,25 @@ reports = ui.last_good("reports", svc.store.list_reports, "the report list")
 if not reports:
     st.info("No report yet. Run a scan on the Scan page, or import nmap XML on the Reports page.")
     st.stop()
+
+# ?summary=ID opens a saved summary with its report (or its pair) picked.
+asked = ui.url_id("summary")
+if asked and ss.get("sum_url_summary") != asked:
+    ss["sum_url_summary"] = asked
+    wanted = None
+    try:
+        wanted = svc.store.get_summary(asked)
+    except NotFound:
+        ui.unknown_id("summary", asked)
+    except StoreError as exc:
+        st.error(ui.escape_md_keep_code(f"The summary could not be read: {exc}"))
+    if wanted is not None and wanted.report_id not in {r.id for r in reports}:
+        ui.unknown_id("report", wanted.report_id)
+    elif wanted is not None:
+        ss.update(sum_report=wanted.report_id, sum_saved_pick=wanted.id)
+        ss["sum_mode"] = "diff" if wanted.base_report_id else "report"
+        if wanted.base_report_id:
+            ss.update(sum_base=wanted.base_report_id, sum_base_for=wanted.report_id)
 
 # -- what to summarize, with which model, for whom -------------------------------------------------
 left, right = st.columns(2)
@@ -65,4 +85,5 @@ saved = ui.last_good(
     lambda: svc.store.list_summaries(report_id),
     "the saved summaries",
 )
-summary.saved_list(svc.store, saved)
+ss["sum_url_summary"] = summary.saved_list(svc.store, saved)
+ui.set_url(summary=ss["sum_url_summary"])

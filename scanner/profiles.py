@@ -49,6 +49,7 @@ class Profile:
     timeout_s: int
     needs_root: bool = False
     root_args: tuple[str, ...] | None = None  # a fixed alternative used when running as root
+    typical: str = ""  # how long it usually takes, in words, for the profile picker
 
     def args_for(self, root: bool) -> tuple[str, ...]:
         """The fixed arguments for this privilege level."""
@@ -72,6 +73,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 default_ports=("--top-ports", "100"),
                 host_timeout="5m",
                 timeout_s=15 * 60,
+                typical="under 30 s a host",
             ),
             Profile(
                 id="standard",
@@ -81,6 +83,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 default_ports=("--top-ports", "1000"),
                 host_timeout="15m",
                 timeout_s=60 * 60,
+                typical="1–3 min a host",
             ),
             Profile(
                 id="full-tcp",
@@ -94,6 +97,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 default_ports=("-p-",),
                 host_timeout="30m",
                 timeout_s=2 * 60 * 60,
+                typical="1–5 min a host on a LAN, longer across a firewall",
             ),
             Profile(
                 id="deep",
@@ -103,6 +107,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 default_ports=("--top-ports", "1000"),
                 host_timeout="30m",
                 timeout_s=2 * 60 * 60,
+                typical="2–5 min a host",
                 needs_root=True,
             ),
             Profile(
@@ -115,6 +120,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 default_ports=("--top-ports", "1000"),
                 host_timeout="30m",
                 timeout_s=2 * 60 * 60,
+                typical="2–10 min a host",
             ),
             Profile(
                 id="udp",
@@ -124,6 +130,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 default_ports=("--top-ports", "100"),
                 host_timeout="30m",
                 timeout_s=2 * 60 * 60,
+                typical="5–20 min a host (UDP answers slowly)",
                 needs_root=True,
             ),
         )

@@ -10,6 +10,7 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
+import config
 import ui
 from config import PROJECT_ROOT as ROOT
 from scanner.models import Host, Port, Report, Script
@@ -155,13 +156,12 @@ def test_timed_out_hosts_and_hostile_output_render_safely(page_env: Path) -> Non
                 report_id="report-page-1",
                 progress=100.0,
                 created_at=1.0,
+                owner=config.load().user,
             )
         )
     finally:
         store.close()
-    at = AppTest.from_file(PAGE, default_timeout=30)
-    at.session_state["scan_jobs"] = ["job-page-1"]
-    at.run()
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
     assert not at.exception
     assert any("Host timed out" in str(w.value) for w in at.warning)
     assert not any("No open ports" in str(c.value) for c in at.caption)

@@ -273,7 +273,7 @@ def test_changing_the_report_resets_the_earlier_report(
     base = at.selectbox(key="sum_base")
     # Only older scans of overlapping targets: not the web scan, not the later lab scan.
     assert base.value == "r-lab-2016"
-    assert [o.rsplit("(", 1)[1].rstrip(")") for o in base.options] == ["r-lab-2016"]
+    assert [o.rsplit(" · ", 1)[-1] for o in base.options] == ["r-lab-2016"]
     warning = "\n".join(w.value for w in at.warning)
     assert "the profiles differ" in warning
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import ui
+from llm.errors import LLMUnavailable
 from llm.mdsafe import ZWSP
 from tests.rendered import shown
 
@@ -26,7 +27,18 @@ def test_labels_break_every_autolink_and_link() -> None:
 def test_messages_keep_their_commands_as_code_and_escape_the_rest() -> None:
     msg = "Model [x](http://evil) is missing: run `ollama pull a:b` then retry."
     out = ui.escape_md_keep_code(msg)
-    assert "`ollama pull a:b`" in out and shown(out) == msg
-    assert "\\[x\\]" in out and f"http{ZWSP}\\://" in out
+    assert "`ollama pull a:b`" in out
+    # The address is a code span: never a link, and it copies without an invisible character.
+    assert "\\[x\\]" in out and "`http://evil`" in out and ZWSP not in out
+    assert shown(out).replace("`", "") == msg.replace("`", "")
     # An unpaired backtick gives no code span at all: everything is escaped.
     assert ui.escape_md_keep_code("a ` [x](y)") == ui.escape_md("a ` [x](y)")
+
+
+def test_an_ollama_address_in_an_error_copies_exactly() -> None:
+    out = ui.escape_md_keep_code(str(LLMUnavailable("http://127.0.0.1:11434")))
+    assert "`http://127.0.0.1:11434`" in out and ZWSP not in out
+    assert "`ollama serve`" in out
+    # A name after the address keeps its escaping; the sentence's full stop stays outside.
+    out = ui.escape_md_keep_code("Not answering at https://x.example/api. Set OLLAMA_HOST.")
+    assert "`https://x.example/api`." in out and "OLLAMA\\_HOST" in out

@@ -68,11 +68,26 @@ def load_diff(store_key: str, old_id: str, new_id: str) -> ReportDiff:
     return diff_reports(load_view(store_key, old_id).report, load_view(store_key, new_id).report)
 
 
-def label(r: ReportSummary) -> str:
-    """How a report is named in pickers."""
-    what = r.profile or r.source
-    targets = " ".join(r.targets)[:60] or "—"
-    return f"{ui.when(r.scanned_at)} · {what} · {targets} · {r.id}"
+def open_page(page: str, **params: str) -> None:
+    """Go to another page with its picker preselected by the address (``?report=ID``)."""
+    st.switch_page(ui.PAGE_DIR / page, query_params=params)
+
+
+def report_actions(report_id: str) -> None:
+    """Summarize this, Compare models on this and Diff against…, for the report shown."""
+    b1, b2, b3, _ = st.columns([1, 1, 1, 2])
+    if b1.button("Summarize this", key="go_summarize", icon=":material/summarize:"):
+        open_page("summarize.py", report=report_id)
+    if b2.button("Compare models on this", key="go_compare", icon=":material/compare:"):
+        open_page("compare.py", report=report_id)
+    b3.button(
+        "Diff against…",
+        key="go_diff",
+        icon=":material/difference:",
+        on_click=st.session_state.__setitem__,
+        args=("report_view", "Diff"),
+        help="Opens the Diff tab with the previous scan of the same targets picked.",
+    )
 
 
 # -- import ----------------------------------------------------------------------------------------
@@ -303,10 +318,10 @@ def diff_tab(store: Store, store_key: str, history: list[ReportSummary], picked:
         st.session_state["diff_old"] = default_old
     d1, d2 = st.columns(2)
     old_id = d1.selectbox(
-        "Older report", all_ids, key="diff_old", format_func=lambda i: label(by_id[i])
+        "Older report", all_ids, key="diff_old", format_func=lambda i: ui.report_label(by_id[i])
     )
     new_id = d2.selectbox(
-        "Newer report", all_ids, key="diff_new", format_func=lambda i: label(by_id[i])
+        "Newer report", all_ids, key="diff_new", format_func=lambda i: ui.report_label(by_id[i])
     )
     if base is None:
         st.caption("No earlier scan of the same targets; the previous report is the default.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from auth import Forbidden, Identity, role_allows
 from config import Network
 from scanner.models import Host, Report, host_frame
 from scanner.profiles import PROFILES
+from scanner.progress import Overall, overall, phase_words
 from store.base import Store, StoreError
 from store.records import JOB_ACTIVE, Job
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from services import Services
 
 RECENT_JOBS = 10
+OWN_JOBS_SCANNED = 100  # recent jobs of everyone, searched for this user's finished ones
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,17 @@ def scan_form(scope: tuple[Network, ...], root: bool, disabled: bool) -> ScanReq
             "Profile",
             [p.id for p in choices],
             key="scan_profile",
-            format_func=lambda pid: f"{PROFILES[pid].title} — {PROFILES[pid].description}",
+            format_func=lambda pid: (
+                f"{PROFILES[pid].title} — {PROFILES[pid].description} "
+                f"Typically {PROFILES[pid].typical}."
+            ),
         )
+        with st.expander("The nmap arguments of each profile"):
+            st.markdown(
+                "\n".join(
+                    f"- **{p.title}** ({p.typical}): `nmap {p.command(root)}`" for p in choices
+                )
+            )
         if not root:
             st.caption(
                 "Deep and UDP are disabled: they need root for raw packets. "
@@ -95,7 +107,8 @@ def _jobs_panel(svc: Services, who: Identity | None, initial_active: set[str]) -
     for job in active:
         with st.container(border=True, key=f"job_{job.id}"):
             st.text(f"{job.profile} · {' '.join(job.targets)} · {job.id}")
-            st.progress(min(100, max(0, int(job.progress))), text=ui.escape_md(progress_line(job)))
+            line = progress_line(job, time.time())
+            st.progress(bar_value(job), text=ui.escape_md(line))
             if _may_cancel(who, job) and st.button("Cancel", key=f"cancel_{job.id}"):
                 try:
                     actions.cancel_scan(svc, who, job.id)
@@ -129,35 +142,60 @@ def _jobs_panel(svc: Services, who: Identity | None, initial_active: set[str]) -
         st.caption("No scans yet. Type a target above, tick the box and press Scan.")
 
 
-def progress_line(job: Job) -> str:
-    """What the progress bar says: nmap's task, percent and time left."""
+def progress_line(job: Job, now: float) -> str:
+    """What the progress bar says: phase in words, step, overall percent, time taken and left."""
     if job.status == "queued":
         return "Queued: waiting for a free scan slot."
-    left = f", about {ui.duration(job.eta_s)} left" if job.eta_s is not None else ""
-    task = job.task or "nmap starting"
-    return f"{task}: {job.progress:.0f} %{left}"
+    took = f" · running {ui.duration(now - job.started_at)}" if job.started_at else ""
+    left = f", about {ui.duration(job.eta_s)} left in this step" if job.eta_s is not None else ""
+    where = _overall(job)
+    if not job.task:
+        return f"nmap starting{took}"
+    if where is None:
+        return f"{phase_words(job.task)}: {job.progress:.0f} %{left}{took}"
+    return (
+        f"Step {where.step} of {where.steps} · {where.phase}: {job.progress:.0f} %{left} · "
+        f"overall {where.percent:.0f} %{took}"
+    )
+
+
+def _overall(job: Job) -> Overall | None:
+    profile = PROFILES.get(job.profile)
+    return overall(profile.args, job.task, job.progress) if profile else None
+
+
+def bar_value(job: Job) -> int:
+    """The progress bar's value: the whole scan's progress where the phase is known."""
+    where = _overall(job)
+    return min(100, max(0, int(where.percent if where else job.progress)))
 
 
 # -- results ---------------------------------------------------------------------------------------
-def my_results(store: Store, job_ids: list[str]) -> None:
-    """One expander per finished scan of this session (the newest open): its report or error."""
-    mine = job_ids[:RECENT_JOBS]
+def my_results(store: Store, owner: str) -> None:
+    """One expander per finished scan of ``owner`` (the newest open): its report or error.
+
+    Read from the store, so the list survives a reload and follows the user to another tab.
+    """
+    try:
+        jobs = store.list_jobs(limit=OWN_JOBS_SCANNED)
+    except StoreError as exc:
+        st.error(ui.escape_md_keep_code(str(exc)))
+        return
+    mine = [j for j in jobs if j.owner == owner and j.status not in JOB_ACTIVE][:RECENT_JOBS]
     if mine:
         st.subheader("Results of your scans")
-    for n, job_id in enumerate(mine):
-        try:
-            job = store.get_job(job_id)
-        except StoreError:
-            continue
-        if job.status in JOB_ACTIVE:
-            continue
-        label = ui.escape_md(f"{job.profile} · {' '.join(job.targets)} · {job.status}")
+    for n, job in enumerate(mine):
+        label = ui.escape_md(
+            f"{job.profile} · {' '.join(job.targets)} · {job.status} · {ui.when(job.finished_at)}"
+        )
         with st.expander(label, expanded=n == 0):
             if job.status != "done" or not job.report_id:
                 st.error(ui.escape_md(job.error or f"The scan ended as {job.status}."))
                 continue
             took = (job.finished_at or 0) - (job.started_at or job.finished_at or 0)
             st.progress(100, text=f"Done: {job.progress:.0f} % in {ui.duration(took)}")
+            if st.button("Open in Reports", key=f"open_{job.id}", icon=":material/table_view:"):
+                st.switch_page(ui.PAGE_DIR / "reports.py", query_params={"report": job.report_id})
             try:
                 render_report(store.get_report(job.report_id))
             except StoreError as exc:

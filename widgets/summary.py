@@ -10,12 +10,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+import actions
 import ui
 from llm.client import OllamaGateway
 from llm.errors import LLMError
 from llm.factcheck import FactCheck
 from llm.mdsafe import MarkdownEscaper, escape_markdown, highlight
-from llm.summarize import SummaryRun, prepare, recover_summaries
+from llm.summarize import SummaryRun, recover_summaries
 from scanner.export import VERIFY, fact_check_note, summary_fact_check
 from scanner.models import Report
 from services import Services
@@ -43,17 +44,17 @@ def _launch(svc: Services, params: dict[str, Any]) -> None:
     """Start a summary with these parameters, or keep why it could not start."""
     ss = st.session_state
     ss["sum_params"] = params
+    who = ui.identity()
     run = ui.start_run(
         "sum_failure",
-        lambda: prepare(
-            svc.store,
-            svc.llm,
+        lambda: actions.start_summary(
+            svc,
+            who,
             params["report_id"],
             params["model"],
             params["audience"],
             base_report_id=params["base"],
-            owner=ui.current_user(),
-        ).start(),
+        ),
     )
     if run is not None:
         ss["sum_run"] = run
@@ -132,11 +133,16 @@ def current(svc: Services, run: SummaryRun) -> None:
             retry_button(svc)
 
 
-def saved_list(store: Store, saved: list[Summary]) -> None:
-    """The report's saved summaries as a table; the selected (or picked) one opens below it."""
+def saved_list(store: Store, saved: list[Summary]) -> str | None:
+    """The report's saved summaries as a table; the selected (or picked) one opens below it.
+
+    Returns the id of the one open, for the page's address (``?summary=ID``).
+    """
     if not saved:
         st.caption("None yet.")
-        return
+        return None
+    if st.session_state.get("sum_saved_pick") not in {x.id for x in saved}:
+        st.session_state.pop("sum_saved_pick", None)  # left from another report
     pick = _saved_pick(saved)
     if pick is not None:
         chosen = next(x for x in saved if x.id == pick)
@@ -148,6 +154,7 @@ def saved_list(store: Store, saved: list[Summary]) -> None:
                 )
             )
             show(store, chosen, None, "sum_saved_view")
+    return pick
 
 
 def _saved_pick(saved: list[Summary]) -> str | None:
