@@ -40,16 +40,46 @@ def metrics_rows(comp: Comparison) -> list[Row]:
     return rows
 
 
+# Why an answer that did not finish is not scored, by its status.
+INCOMPLETE = {
+    "stopped": "incomplete: stopped",
+    "failed": "incomplete: failed part-way",
+    "streaming": "incomplete: interrupted",
+}
+
+
+def is_complete(result: Mapping[str, Any]) -> bool:
+    """True when the answer ran to its end; only such an answer is scored."""
+    return bool(result.get("status", "complete") == "complete")
+
+
+def answer_state(result: Mapping[str, Any]) -> str:
+    """``complete``, or why the answer is incomplete, in words."""
+    status = str(result.get("status", "complete"))
+    return "complete" if status == "complete" else INCOMPLETE.get(status, f"incomplete: {status}")
+
+
 def factcheck_rows(comp: Comparison) -> list[Row]:
-    """One row per model: how many claims the scan supports and how many it does not."""
-    return [
-        {
-            "model": r["model"],
-            "supported": len((r.get("fact_check") or {}).get("supported", ())),
-            "not in the scan": len(r.get("unsupported_claims") or ()),
-        }
-        for r in comp.results
-    ]
+    """One row per model: how many claims the scan supports and how many it does not.
+
+    An answer cut short is not scored (its counts are None): a model stopped before it wrote
+    anything has invented nothing only because it said nothing. Its claims still appear in
+    :func:`claim_rows`.
+    """
+    rows = []
+    for r in comp.results:
+        done = is_complete(r)
+        rows.append(
+            {
+                "model": r["model"],
+                "answer": answer_state(r),
+                "supported": len((r.get("fact_check") or {}).get("supported", ()))
+                if done
+                else None,
+                "not in the scan": len(r.get("unsupported_claims") or ()) if done else None,
+            }
+        )
+    return rows
 
 
 def claim_rows(comp: Comparison) -> list[Row]:

@@ -99,8 +99,4 @@ else:
         "Wins, ties and losses count the comparisons with a verdict; averages cover every "
         "complete answer."
     )
-    st.dataframe(
-        leaderboard_rows(leaderboard(saved)),
-        hide_index=True,
-        key="cmp_leaderboard",
-    )
+    comparison.table(leaderboard_rows(leaderboard(saved)), "cmp_leaderboard")

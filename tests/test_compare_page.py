@@ -16,6 +16,7 @@ from store.records import Comparison
 from store.sqlite import SQLiteStore
 from tests import compare_support as cs
 from tests.ollama_double import ModelScript, OllamaDouble
+from tests.rendered import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "compare.py")
@@ -162,7 +163,10 @@ def test_a_saved_comparison_reopens_with_its_verdict(store: SQLiteStore) -> None
     assert not at.exception
     text = _texts(at)
     assert "older answer A" in text and "older answer B" in text
-    assert len(at.get("vega_lite_chart")) == 1  # no metrics were kept: only the claims chart
+    # No metrics were kept, the complete answer made no claim and the stopped one is not
+    # scored: words instead of charts of nothing.
+    assert len(at.get("vega_lite_chart")) == 0
+    assert "No claim outside the scan" in text and "Not measured: b:2." in shown(text)
     assert at.radio(key="cmp_winner").value == "b:2"
     assert at.text_area(key="cmp_note").value == "kept"
     at.selectbox(key="cmp_saved").select(comp.id).run()

@@ -6,6 +6,7 @@ import contextlib
 import os
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -260,6 +261,16 @@ def answers(store: Store, comp: Comparison) -> None:
                     st.text(r["thinking"])
 
 
+def table(rows: list[dict[str, Any]], key: str) -> None:
+    """Rows as a table; a value the model did not report shows as a dash, never as None."""
+    frame = pd.DataFrame(rows)
+    st.dataframe(frame.style.format(_cell, na_rep="—"), hide_index=True, key=key)
+
+
+def _cell(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def scores(comp: Comparison) -> None:
     """The metrics, fact-check, claims and coverage tables of a comparison."""
     st.subheader("Metrics")
@@ -267,34 +278,88 @@ def scores(comp: Comparison) -> None:
         "Load time is shown apart: 'load time in run' is what Ollama spent loading during the "
         "timed answer, 'warm-up load' what it spent before it (with warm-up on)."
     )
-    st.dataframe(metrics_rows(comp), hide_index=True, key="cmp_metrics")
+    table(metrics_rows(comp), "cmp_metrics")
     score_charts(comp)
 
     st.subheader("Fact check")
-    st.dataframe(factcheck_rows(comp), hide_index=True, key="cmp_factcheck")
+    checks = factcheck_rows(comp)
+    table(checks, "cmp_factcheck")
+    cut = [c["model"] for c in checks if c["not in the scan"] is None]
+    if cut:
+        st.caption(
+            escape_markdown(
+                f"Not scored, the answer is incomplete: {', '.join(cut)}. "
+                "Its claims so far are listed below."
+            )
+        )
     claims = claim_rows(comp)
     if claims:
-        st.dataframe(claims, hide_index=True, key="cmp_claims")
+        table(claims, "cmp_claims")
 
     st.subheader("Coverage")
     st.caption("Hosts, and open ports rated critical or high, that each answer mentions.")
-    st.dataframe(coverage_rows(comp), hide_index=True, key="cmp_coverage")
+    table(coverage_rows(comp), "cmp_coverage")
+
+
+def bars(values: dict[str, float], higher_is_better: bool, fmt: str) -> alt.LayerChart:
+    """One labelled bar per model, the best at the top."""
+    frame = pd.DataFrame({"model": list(values), "value": list(values.values())})
+    y = alt.Y(
+        "model:N",
+        title=None,
+        sort=alt.EncodingSortField(
+            "value", order="descending" if higher_is_better else "ascending"
+        ),
+        axis=alt.Axis(labelLimit=160),
+    )
+    base = alt.Chart(frame).encode(y=y)
+    chart: alt.LayerChart = (
+        base.mark_bar().encode(
+            x=alt.X("value:Q", title=None, axis=alt.Axis(format=fmt)),
+            tooltip=["model:N", alt.Tooltip("value:Q", format=fmt)],
+        )
+        + base.mark_text(align="left", dx=3, fontWeight="bold").encode(
+            x="value:Q", text=alt.Text("value:Q", format=fmt)
+        )
+    ).properties(height=40 + 30 * len(frame))
+    return chart
 
 
 def score_charts(comp: Comparison) -> None:
-    """Speed, first-token wait and unsupported claims as bars, one per model, side by side."""
-    speed = pd.DataFrame(metrics_rows(comp)).set_index("model")
-    claims = pd.DataFrame(factcheck_rows(comp)).set_index("model")
-    charts = [
-        ("Tokens per second — higher is faster", speed["tokens/s"]),
-        ("Time to first token (s) — lower is better", speed["time to first token (s)"]),
-        ("Claims not in the scan — fewer is better", claims["not in the scan"]),
-    ]
-    # A model stopped before its first token has no speed: leave its bar out, not draw a zero.
-    shown = [(title, values.dropna()) for title, values in charts if values.notna().any()]
-    for column, (title, values) in zip(st.columns(len(charts)), shown, strict=False):
-        column.caption(title)
-        column.bar_chart(values, horizontal=True, height=80 + 36 * len(values))
+    """Speed, first-token wait and claims not in the scan as bars, best first, each labelled.
+
+    A model stopped before its first token has no speed, and an incomplete answer has no
+    grounding score: their bars are left out and named, never drawn as a zero.
+    """
+    speed = {m["model"]: m for m in metrics_rows(comp)}
+    checks = {c["model"]: c["not in the scan"] for c in factcheck_rows(comp)}
+    panels: tuple[tuple[str, dict[str, Any], bool, str], ...] = (
+        (
+            "Tokens per second — higher is faster",
+            {k: m["tokens/s"] for k, m in speed.items()},
+            True,
+            ".1f",
+        ),
+        (
+            "Time to first token (s) — lower is better",
+            {k: m["time to first token (s)"] for k, m in speed.items()},
+            False,
+            ".3f",
+        ),
+        ("Claims not in the scan — fewer is better", checks, False, "d"),
+    )
+    row = st.container(horizontal=True, gap="medium", key="cmp_charts")
+    for i, (title, values, higher, fmt) in enumerate(panels):
+        shown = {k: v for k, v in values.items() if v is not None}
+        with row.container(key=f"cmp_chart_{i}", width="stretch"):
+            st.caption(title)
+            left_out = [k for k in values if k not in shown]
+            if fmt == "d" and shown and not any(shown.values()):
+                st.markdown("**No claim outside the scan** in any complete answer.")
+            elif shown:
+                st.altair_chart(bars(shown, higher, fmt), width="stretch", key=f"cmp_bars_{i}")
+            if left_out:
+                st.caption(escape_markdown(f"Not measured: {', '.join(left_out)}."))
 
 
 def verdict(store: Store, comp: Comparison) -> None:
