@@ -30,19 +30,36 @@ from store.serialize import record_to_dict, report_to_dict
 if TYPE_CHECKING:
     import pandas as pd
 
-# What escape_markdown leaves alone but a table cell or a line start needs escaped too.
-_MD_MORE = re.compile(r"([*_{}()#+!|~=-])")
+# What escape_markdown leaves alone but Markdown reads as formatting anywhere in a line: emphasis
+# and strikethrough, and the pipe that splits a table cell.
+_MD_MORE = re.compile(r"([*~|])")
+# An underscore opens or closes emphasis only beside something other than a letter or digit,
+# so snake_case names stay as written.
+_MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+# What starts a list, heading, setext underline or ordered list only at the start of a line.
+_MD_LEAD = re.compile(r"^(\s*)([-+=#])(?=[-+=#]*(?:\s|$))|^(\s*\d{1,9})([.)])(?=\s|$)")
+# escape_markdown escapes every colon (for Streamlit's directives); a file needs it only where
+# it breaks an http(s) autolink, after the invisible space.
+_MD_COLON = re.compile(r"(?<!\u200b)\\:")
 _BACKTICKS = re.compile(r"`+")
 VERIFY = "not in the scan data — verify"
 MARK = "⚠"
 
 
 def md_escape(text: str) -> str:
-    """Escape untrusted text for one Markdown line or table cell: no links, images, HTML."""
+    """Escape untrusted text for one Markdown line or table cell: no links, images, HTML.
+
+    Only what Markdown would read gets a backslash, so the file reads as plain text too:
+    ``CVE-2021-41773``, ``10.0.0.1:443`` and ``ssl_cert`` stay as they are.
+    """
     # escape_markdown adds backslashes before its own set and breaks autolinks with a zero-width
     # space; the characters escaped second never occur in what it adds, so nothing is escaped twice.
     flat = escape_markdown(text.replace("\r", " ").replace("\n", " "))
-    return _MD_MORE.sub(r"\\\1", flat)
+    flat = _MD_COLON.sub(":", flat)
+    flat = _MD_UNDERSCORE.sub(r"\\_", _MD_MORE.sub(r"\\\1", flat))
+    # A bracket is already escaped; escaping the parenthesis after one too keeps "](" out.
+    flat = flat.replace("\\](", "\\]\\(")
+    return _MD_LEAD.sub(lambda m: m.expand(r"\1\\\2" if m.group(2) else r"\3\\\4"), flat)
 
 
 def md_code(text: str) -> str:

@@ -102,6 +102,12 @@ def _parse_literal(token: str) -> list[Network] | None:
     return list(ipaddress.summarize_address_range(first, last))
 
 
+def scope_text(scope: Sequence[Network]) -> str:
+    """The scope as a refusal states it: the blocks, and the setting that widens it."""
+    blocks = ", ".join(str(n) for n in scope) or "nothing"
+    return f" ({blocks}; an admin widens it with SCANSCRIBE_SCOPE)"
+
+
 def _in_scope(net: Network, scope: Sequence[Network]) -> bool:
     return any(
         net.version == s.version and net.subnet_of(s)  # type: ignore[arg-type]
@@ -134,6 +140,7 @@ def resolve_targets(
     if not tokens:
         raise TargetRefused("No targets given: type addresses, CIDR blocks, ranges or hostnames.")
     scope_nets = _collapse(scope)
+    where = scope_text(scope)
     literal: list[tuple[str, list[Network]]] = []
     named: list[tuple[str, list[Address]]] = []
     for token in dict.fromkeys(tokens):
@@ -149,7 +156,7 @@ def resolve_targets(
         if nets is not None:
             for net in nets:
                 if not _in_scope(net, scope_nets):
-                    raise _refuse(token, "it is outside the scope this app may scan")
+                    raise _refuse(token, f"it is outside the scope this app may scan{where}")
             literal.append((token, nets))
             continue
         if not _is_hostname(token):
@@ -166,7 +173,8 @@ def resolve_targets(
             if not _in_scope(ipaddress.ip_network(addr), scope_nets):
                 raise _refuse(
                     token,
-                    f"the name resolves to {addr}, which is outside the scope this app may scan",
+                    f"the name resolves to {addr}, which is outside the scope this app may "
+                    f"scan{where}",
                 )
         named.append((token, addrs))
 
@@ -229,6 +237,12 @@ def parse_ports(spec: str, cap: int = MAX_PORTS) -> str:
     ranges: list[tuple[int, int]] = []
     for raw in text.split(","):
         item = raw.strip()
+        if not item:
+            raise TargetRefused(
+                f"Ports {text!r} refused: there is nothing between two commas (or before the "
+                "first, or after the last); a port spec is numbers and ranges separated by "
+                "single commas, for example 22,80."
+            )
         m = _PORT_ITEM.fullmatch(item)
         if not m:
             raise TargetRefused(

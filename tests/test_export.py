@@ -129,10 +129,10 @@ def fabricated_summary(**kw: Any) -> Summary:
 
 def test_markdown_export_marks_invented_claims_and_lists_them_in_a_box() -> None:
     md = export.report_markdown(hostile_report(), [fabricated_summary()])
-    assert "> Patch **⚠ CVE\\-2099\\-0001** on **⚠ 10.0.0.99** now." in md
+    assert "> Patch **⚠ CVE-2099-0001** on **⚠ 10.0.0.99** now." in md
     assert "> Host 10.0.0.1 runs" in md, "a claim the scan supports is not marked"
     assert "**2 claim(s) are not in the scan data — verify them before acting" in md
-    assert "- cve CVE\\-2099\\-0001: not in the scan data — verify" in md
+    assert "- cve CVE-2099-0001: not in the scan data — verify" in md
     assert "- host 10.0.0.99: not in the scan data — verify" in md
 
 
