@@ -8,7 +8,7 @@ STAMPS := .stamps
 APT_UPDATED := $(STAMPS)/apt-updated
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint types pytest bench deps dev-deps model-deps nmap fonts chromium poppler emulator clean help
+.PHONY: run test lint types pytest bench deps dev-deps model-deps nmap fonts chromium poppler emulator redis clean help
 
 help:
 	@echo "make run    - install what is missing, then serve the dashboard on 127.0.0.1:8501"
@@ -42,7 +42,7 @@ $(STAMPS)/model: requirements-model.txt $(STAMPS)/req | $(STAMPS)
 model-deps: $(STAMPS)/model
 
 deps: $(STAMPS)/req nmap fonts
-dev-deps: deps $(STAMPS)/dev chromium poppler emulator
+dev-deps: deps $(STAMPS)/dev chromium poppler emulator redis
 
 # nmap: the real binary. As root it is installed with apt-get; otherwise say the exact command.
 nmap:
@@ -55,6 +55,10 @@ fonts:
 # poppler-utils: the tests read the PDF reports with pdftotext, pdfinfo and pdftoppm.
 poppler:
 	@command -v pdftotext >/dev/null 2>&1 || bash scripts/apt-install.sh pdftotext poppler-utils
+
+# redis-server: the broker the worker tests start (on loopback or a test namespace, with a password).
+redis:
+	@command -v redis-server >/dev/null 2>&1 || bash scripts/apt-install.sh redis-server redis-server
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || bash scripts/apt-install.sh chromium chromium

@@ -20,13 +20,17 @@ if TYPE_CHECKING:
 
 
 def start_scan(
-    svc: Services, who: Identity | None, targets: str, profile: str, ports: str = ""
+    svc: Services,
+    who: Identity | None,
+    targets: str,
+    profile: str,
+    ports: str = "",
+    site: str = "",
 ) -> Job:
-    """Queue a scoped scan owned by ``who``."""
-    with svc.gate.action(
-        who, "scan", targets[:200], detail=f"profile {profile} ports {ports}"
-    ) as me:
-        return svc.runner.submit(targets, profile, ports, owner=me.name)
+    """Queue a scoped scan owned by ``who`` (on ``site``'s workers when a broker is set)."""
+    detail = f"profile {profile} ports {ports}" + (f" site {site}" if site else "")
+    with svc.gate.action(who, "scan", targets[:200], detail=detail) as me:
+        return svc.runner.submit(targets, profile, ports, owner=me.name, site=site)
 
 
 def cancel_scan(svc: Services, who: Identity | None, job_id: str) -> Job:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from auth import Directory, Gate, SessionStore, Throttle
     from llm.client import OllamaGateway
     from scanner.runner import LocalRunner
+    from workers.dispatch import BrokerRunner
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,24 @@ class Services:
     _closed: bool = field(default=False, repr=False)
 
     @cached_property
-    def runner(self) -> LocalRunner:
-        """The scan job runner; on first use it recovers jobs a dead process left running."""
-        from scanner.runner import LocalRunner
+    def runner(self) -> LocalRunner | BrokerRunner:
+        """The scan job runner; on first use it recovers jobs a dead process left running.
 
+        With SCANSCRIBE_BROKER set, scans go to Celery workers (workers.dispatch.BrokerRunner).
+        """
+        from scanner.runner import LocalRunner
+        from workers.settings import load_broker
+
+        broker = load_broker()
+        if broker is not None:
+            from workers.board import open_board
+            from workers.dispatch import BrokerRunner
+
+            remote = BrokerRunner(self.store, self.config, broker, open_board(self.config))
+            for warning in remote.warnings():
+                log.warning("%s", warning)
+            remote.recover()
+            return remote
         runner = LocalRunner(self.store, self.config)
         runner.recover()
         return runner

@@ -13,7 +13,7 @@ from scanner.errors import ScanError
 from scanner.nmapbin import install_hint, is_root
 from store.base import StoreError
 from store.records import JOB_ACTIVE
-from widgets import scan_jobs
+from widgets import scan_jobs, workers
 
 ui.page_guard()
 st.title("Scan")
@@ -30,13 +30,16 @@ if not allowed:
 if not nmap_found:
     st.error(f"nmap is not installed. Install it with `{install_hint()}`, then reload.")
 
+site = workers.site_picker(runner) if allowed else ""  # only with a broker
 request = scan_jobs.scan_form(svc.config.scope, root, disabled=not nmap_found) if allowed else None
 if request is not None:
     if not request.authorized:
         st.error("Tick “I am authorized to scan these targets” first; nothing was started.")
     else:
         try:
-            job = actions.start_scan(svc, who, request.targets, request.profile_id, request.ports)
+            job = actions.start_scan(
+                svc, who, request.targets, request.profile_id, request.ports, site=site
+            )
         except (ScanError, StoreError, Forbidden) as exc:
             # Refusals quote what was typed: escaped, so it can never become a link or markup.
             st.error(ui.escape_md(str(exc)))

@@ -9,6 +9,7 @@ import ui
 from auth import Forbidden
 from llm.errors import LLMError
 from scanner.nmapbin import find_nmap, install_hint, is_root
+from widgets import workers
 
 ui.page_guard()
 st.title("System status")
@@ -24,6 +25,8 @@ with st.container(border=True, key="status_nmap"):
         if not is_root():
             st.info("Not running as root: the deep and udp profiles are disabled.")
     st.caption("Scope: " + ", ".join(str(n) for n in svc.config.scope))
+
+workers.workers_panel(svc.runner)  # only with a broker (SCANSCRIBE_BROKER)
 
 with st.container(border=True, key="status_ollama"):
     st.subheader("Ollama")

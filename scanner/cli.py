@@ -19,6 +19,7 @@ from typing import Any
 
 import config as config_mod
 import services as services_mod
+from feeds import cli as feeds_cli
 from monitor import cli as monitor_cli
 from scanner import cli_reports
 from scanner.errors import NmapMissing, ScanError, TargetRefused
@@ -29,6 +30,7 @@ from scanner.profiles import PROFILES
 from scanner.runner import JobRunner
 from store.base import StoreError
 from store.records import Job
+from workers import cli as workers_cli
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -193,7 +195,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     svc = args.services
     runner: JobRunner = svc.runner
     try:
-        job = runner.submit(" ".join(args.targets), args.profile, args.ports or "")
+        job = runner.submit(" ".join(args.targets), args.profile, args.ports or "", site=args.site)
     except TargetRefused as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_REFUSED
@@ -255,10 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", required=True, choices=tuple(PROFILES), help="scan profile")
     p.add_argument("--ports", default="", help="ports such as 22,80,8000-8100")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--site", default="", help="the workers' site (with SCANSCRIBE_BROKER)")
     p.set_defaults(func=cmd_scan)
 
     cli_reports.register(sub)
     monitor_cli.register(sub)
+    feeds_cli.register(sub)
+    workers_cli.register(sub)
     return ap
 
 
@@ -272,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
     try:
         svc = services_mod.build(cfg)
+    except config_mod.ConfigError as exc:  # SCANSCRIBE_BROKER, read when the runner is built
+        print(f"ScanScribe cannot start: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except StoreError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED

@@ -31,7 +31,7 @@ from scanner.nmapbin import install_hint, is_root, minimal_env
 from scanner.probes import scoped_probes
 from scanner.profiles import Profile, build_argv, get_profile
 from scanner.progress import parse_progress
-from scanner.targets import MAX_PORTS, Resolver, parse_ports, resolve_targets
+from scanner.targets import MAX_PORTS, Resolver, TargetSet, parse_ports, resolve_targets
 from store.base import NotFound, Store, StoreError, StoreUnavailable
 from store.records import JOB_ACTIVE, Job, new_id, pid_alive
 
@@ -59,8 +59,11 @@ _LIVE_LOCK = threading.Lock()
 class JobRunner(Protocol):
     """What pages and command lines need from whatever runs scan jobs."""
 
-    def submit(self, targets_text: str, profile: str, ports: str = "", owner: str = "") -> Job:
-        """Validate the input, record a queued job and start it when a slot is free."""
+    def submit(
+        self, targets_text: str, profile: str, ports: str = "", owner: str = "", site: str = ""
+    ) -> Job:
+        """Validate the input, record a queued job and start it when a slot is free (on the
+        workers of ``site`` where a broker is configured)."""
         ...
 
     def cancel(self, job_id: str) -> Job:
@@ -182,8 +185,11 @@ class LocalRunner:
         *,
         final_save_deadline_s: float = FINAL_SAVE_DEADLINE_S,
         unsaved_retry_s: float = UNSAVED_RETRY_EVERY_S,
+        launcher: tuple[str, ...] = (),
     ) -> None:
         self.store = store
+        # A program placed before nmap's argv that execs it (a worker uses setpriv --pdeathsig).
+        self._launcher = launcher
         self._final_save_deadline_s = final_save_deadline_s
         self._unsaved_retry_s = unsaved_retry_s
         self._root = root
@@ -203,8 +209,61 @@ class LocalRunner:
         atexit.register(self.shutdown)
 
     # -- the JobRunner interface -------------------------------------------------------------
-    def submit(self, targets_text: str, profile: str, ports: str = "", owner: str = "") -> Job:
+    def submit(
+        self, targets_text: str, profile: str, ports: str = "", owner: str = "", site: str = ""
+    ) -> Job:
         """Validate everything first; only then record the job as queued and schedule it."""
+        if site:
+            raise TargetRefused(
+                f"Site {site!r} refused: no broker is configured (SCANSCRIBE_BROKER), so scans "
+                "run on this machine. Leave the site out, or configure the broker and workers."
+            )
+        prof, targets, port_spec, argv = self._prepare(targets_text, profile, ports)
+        job = Job(
+            id=new_id("job"),
+            targets=targets.tokens,
+            profile=prof.id,
+            ports=port_spec,
+            status="queued",
+            owner=owner or self.config.user,
+            created_at=self._clock(),
+            runner_pid=os.getpid(),
+            runner_machine=self.store.host.machine_id,
+            runner_boot=self.store.host.boot_id,
+        )
+        self._enqueue(_Handle(job=job, argv=argv, timeout_s=self._timeout(prof)))
+        log.info("job %s queued: %s %s", job.id, prof.id, " ".join(targets.addresses))
+        return job
+
+    def adopt(self, job: Job, targets_text: str) -> Job:
+        """Run a job another process recorded (a dashboard that queued it for this worker) in
+        the calling thread, and return it as it ended.
+
+        ``targets_text`` is checked against this runner's own scope and the argv is built from
+        this runner's own profile table, whatever the sender allowed; a refusal raises before
+        nmap starts.
+        """
+        prof, _targets, _ports, argv = self._prepare(targets_text, job.profile, job.ports)
+        job = replace(
+            job,
+            runner_pid=os.getpid(),
+            runner_machine=self.store.host.machine_id,
+            runner_boot=self.store.host.boot_id,
+        )
+        handle = _Handle(job=job, argv=argv, timeout_s=self._timeout(prof))
+        with self._lock:
+            if self._closed:
+                raise ScanError("The scan runner has shut down; restart it to scan again.")
+            self._handles[job.id] = handle
+        with _LIVE_LOCK:
+            _LIVE_JOBS.add(job.id)
+        self._work_on(job.id)
+        return handle.job
+
+    def _prepare(
+        self, targets_text: str, profile: str, ports: str
+    ) -> tuple[Profile, TargetSet, str, list[str]]:
+        """Check the profile, targets and ports; build the argv. Raises before nmap exists."""
         prof = get_profile(profile)
         if prof.needs_root and not self._root():
             raise TargetRefused(
@@ -223,19 +282,11 @@ class LocalRunner:
         probes = self.config.db_path.parent / "probes"
         versiondb = str(scoped_probes(nmap, probes)) if "-sV" in prof.args_for(root) else ""
         argv = build_argv(prof, targets, port_spec, nmap=nmap, root=root, versiondb=versiondb)
-        job = Job(
-            id=new_id("job"),
-            targets=targets.tokens,
-            profile=prof.id,
-            ports=port_spec,
-            status="queued",
-            owner=owner or self.config.user,
-            created_at=self._clock(),
-            runner_pid=os.getpid(),
-            runner_machine=self.store.host.machine_id,
-            runner_boot=self.store.host.boot_id,
-        )
-        handle = _Handle(job=job, argv=argv, timeout_s=self._timeout(prof))
+        return prof, targets, port_spec, [*self._launcher, *argv]
+
+    def _enqueue(self, handle: _Handle) -> None:
+        """Record a validated job as queued and hand it to a worker thread."""
+        job = handle.job
         with self._lock:
             if self._closed:
                 raise ScanError("The scan runner has shut down; restart the app to scan again.")
@@ -250,8 +301,6 @@ class LocalRunner:
                 self._workers.append(worker)
                 worker.start()
             self._queue.put(job.id)
-        log.info("job %s queued: %s %s", job.id, prof.id, " ".join(targets.addresses))
-        return job
 
     def cancel(self, job_id: str) -> Job:
         """Stop a job: a queued one never starts, a running one has its nmap group killed."""

@@ -53,6 +53,9 @@ class Job:
     runner_boot: str = ""
     report_id: str | None = None
     error: str = ""
+    # With a broker (SCANSCRIBE_BROKER): the site whose workers run the job, and which try it is.
+    site: str = ""
+    attempt: int = 1
 
 
 @dataclass(frozen=True)

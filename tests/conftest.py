@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures_ollama",
     "tests.fixtures_firestore",
     "tests.fixtures_real_model",
+    "tests.fixtures_workers",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -1,0 +1,263 @@
+"""Scanner workers on a real redis-server: routing by site scope, refusals, heartbeats, JSON only.
+
+Workers are real ``python -m scanner worker`` processes on a password-protected redis-server
+bound to loopback, sharing the test's SQLite file. Each site's scope is its own slice of
+127.0.0.0/8, where the tests open real listeners.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import config
+from config import ConfigError
+from scanner.errors import TargetRefused
+from scanner.runner import LocalRunner
+from services import Services
+from store.records import Job, new_id
+from store.sqlite import SQLiteStore
+from tests.fixtures_scanner import PYTHON, ROOT, wait_for
+from tests.fixtures_workers import Fleet, RedisServer
+from workers.app import TASK_SCAN, make_app, queue_for
+from workers.board import Heartbeat, SQLiteBoard
+from workers.dispatch import BrokerRunner, task_kwargs
+from workers.errors import NoWorker
+from workers.routing import choose_site
+from workers.settings import load_broker, parse_broker
+
+ALPHA, BETA = "127.0.1.0/24", "127.0.2.0/24"
+
+
+def _listener(host: str) -> socket.socket:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, 0))
+    s.listen(16)
+    return s
+
+
+@pytest.fixture
+def listeners() -> Iterator[Callable[[str], int]]:
+    """Open a listener on a loopback address; returns its port."""
+    socks: list[socket.socket] = []
+
+    def open_on(host: str) -> int:
+        socks.append(_listener(host))
+        return int(socks[-1].getsockname()[1])
+
+    yield open_on
+    for s in socks:
+        s.close()
+
+
+@pytest.fixture
+def dashboard(
+    sqlite_store: SQLiteStore, db_path: Path, redis_server: RedisServer
+) -> Iterator[BrokerRunner]:
+    """The dashboard's runner on the test broker: its own scope is all of loopback."""
+    cfg = config.load({"SCANSCRIBE_DB": str(db_path), "OLLAMA_HOST": "http://127.0.0.1:9"})
+    broker = parse_broker(redis_server.url)
+    runner = BrokerRunner(sqlite_store, cfg, broker, SQLiteBoard(db_path))
+    yield runner
+    runner.shutdown()
+
+
+def _site() -> str:
+    return "s" + uuid.uuid4().hex[:8]
+
+
+def _queued(server: RedisServer, *sites: str) -> int:
+    client = server.client()
+    return sum(int(client.llen(queue_for(s))) for s in sites)
+
+
+# -- settings ----------------------------------------------------------------------------------
+def test_broker_url_needs_a_password_and_is_never_shown_with_it() -> None:
+    with pytest.raises(ConfigError, match=r"no password.*requirepass"):
+        parse_broker("redis://127.0.0.1:6379/0")
+    with pytest.raises(ConfigError, match="not a Redis URL"):
+        parse_broker("amqp://:pw@127.0.0.1/0")
+    with pytest.raises(ConfigError, match="database number"):
+        parse_broker("redis://:pw@127.0.0.1:6379/x")
+    broker = parse_broker("redis://:s3cret@10.0.0.5:6380/2")
+    assert broker.describe() == "redis://10.0.0.5:6380/2"
+    assert "s3cret" not in repr(broker)
+    assert load_broker({}) is None
+
+
+def test_celery_app_accepts_json_and_nothing_else(redis_server: RedisServer) -> None:
+    conf = make_app(parse_broker(redis_server.url)).conf
+    assert conf.task_serializer == conf.result_serializer == conf.event_serializer == "json"
+    assert list(conf.accept_content) == ["json"]
+    assert list(conf.result_accept_content) == ["json"]
+
+
+def test_without_a_broker_scans_stay_local_and_a_site_is_refused(
+    test_config: config.Config, sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SCANSCRIBE_BROKER", raising=False)
+    svc = Services(config=test_config, store=sqlite_store)
+    try:
+        assert isinstance(svc.runner, LocalRunner)
+        with pytest.raises(TargetRefused, match="no broker is configured"):
+            svc.runner.submit("127.0.0.1", "quick", site="lab")
+    finally:
+        svc.close()
+
+
+# -- routing -----------------------------------------------------------------------------------
+def _beat(site: str, scope: str, root: bool = False, running: int = 0, age: float = 0) -> Heartbeat:
+    return Heartbeat(worker=f"{site}@h-1", site=site, host="h", scope=(scope,),
+                     nmap_version="7.93", root=root, running=running, concurrency=2,
+                     at=time.time() - age)  # fmt: skip
+
+
+def test_routing_picks_the_site_that_holds_every_target_and_root_only_where_root() -> None:
+    beats = [_beat("dc", "10.1.0.0/24"), _beat("lab", "10.2.0.0/24", root=True),
+             _beat("old", "10.3.0.0/24", age=60)]  # fmt: skip
+    assert choose_site(["10.1.0.5", "10.1.0.6"], False, beats) == "dc"
+    assert choose_site(["10.2.0.5"], True, beats) == "lab"
+    with pytest.raises(NoWorker, match="needs root"):
+        choose_site(["10.1.0.5"], True, beats)
+    with pytest.raises(NoWorker, match=r"Target 10\.3\.0\.1 refused"):  # its worker is silent
+        choose_site(["10.3.0.1"], False, beats)
+    with pytest.raises(NoWorker, match="No one site"):
+        choose_site(["10.1.0.5", "10.2.0.5"], False, beats)
+    busy = [_beat("a", "10.9.0.0/16", running=2), _beat("b", "10.9.0.0/16")]
+    assert choose_site(["10.9.1.1"], False, busy) == "b"
+
+
+def test_scans_of_two_subnets_land_on_the_workers_of_their_sites(
+    fleet: Fleet, dashboard: BrokerRunner, listeners: Callable[[str], int], db_path: Path
+) -> None:
+    alpha, beta = _site(), _site()
+    wa = fleet.start(alpha, ALPHA)
+    wb = fleet.start(beta, BETA)
+    pa, pb = listeners("127.0.1.7"), listeners("127.0.2.9")
+    # No site named: the one whose scope holds the target is chosen.
+    ja = dashboard.submit("127.0.1.7", "quick", str(pa))
+    assert ja.site == alpha
+    # From the command line too, naming the site.
+    out = subprocess.run(
+        [PYTHON, "-m", "scanner", "scan", "--profile", "quick", "--ports", str(pb),
+         "--site", beta, "--format", "json", "--", "127.0.2.9"],
+        cwd=ROOT, env=fleet.env("127.0.0.0/8"), capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    printed = json.loads(out.stdout)
+    assert printed["status"] == "done"
+    assert [p["port"] for p in printed["hosts"][0]["ports"]] == [pb]
+    ja = dashboard.wait(ja.id, timeout=60)
+    assert ja.status == "done", ja.error
+    jb = dashboard.get(printed["id"])
+    # Each job was run by its own site's worker process (the nmap parent recorded with it).
+    assert (ja.runner_pid, ja.site) == (wa.pid, alpha)
+    assert (jb.runner_pid, jb.site) == (wb.pid, beta)
+    report = dashboard.store.get_report(ja.report_id or "")
+    assert [(h.address, [p.port for p in h.ports]) for h in report.hosts] == [("127.0.1.7", [pa])]
+
+
+def test_a_target_no_live_worker_holds_is_refused_before_anything_is_queued(
+    fleet: Fleet,
+    dashboard: BrokerRunner,
+    redis_server: RedisServer,
+    listeners: Callable[[str], int],
+) -> None:
+    alpha = _site()
+    fleet.start(alpha, ALPHA)
+    with pytest.raises(NoWorker, match=r"Target 127\.0\.3\.4 refused: no live worker's scope"):
+        dashboard.submit("127.0.1.1 127.0.3.4", "quick")
+    with pytest.raises(NoWorker, match=rf"outside the scope of site '{alpha}'"):
+        dashboard.submit("127.0.2.1", "quick", site=alpha)
+    with pytest.raises(NoWorker, match="none of its workers is live"):
+        dashboard.submit("127.0.1.1", "quick", site="nowhere")
+    assert dashboard.store.list_jobs() == []
+    assert _queued(redis_server, alpha) == 0
+
+
+def test_a_worker_refuses_a_forged_task_outside_its_own_scope(
+    fleet: Fleet,
+    dashboard: BrokerRunner,
+    redis_server: RedisServer,
+    listeners: Callable[[str], int],
+) -> None:
+    alpha = _site()
+    fleet.start(alpha, ALPHA)
+    port = listeners("127.0.2.9")
+    job = Job(id=new_id("job"), targets=("127.0.2.9",), profile="quick", ports=str(port),
+              created_at=time.time(), site=alpha)  # fmt: skip
+    dashboard.store.save_job(job)
+    # Straight into alpha's queue, past the dashboard's routing.
+    dashboard.app.send_task(
+        TASK_SCAN,
+        kwargs=task_kwargs(job.id, ["127.0.2.9"], "quick", str(port), 1),
+        queue=queue_for(alpha),
+    )
+    done = wait_for(lambda: (j := dashboard.get(job.id)).status == "failed" and j, timeout=60)
+    assert isinstance(done, Job)
+    assert f"Refused by the worker at site '{alpha}'" in done.error
+    assert "127.0.2.9" in done.error and "scope" in done.error
+    assert done.pid is None  # nmap never started
+
+
+def test_a_pickled_task_is_refused_and_runs_nothing(
+    fleet: Fleet, dashboard: BrokerRunner, redis_server: RedisServer
+) -> None:
+    alpha = _site()
+    worker = fleet.start(alpha, ALPHA)
+    job = Job(id=new_id("job"), targets=("127.0.1.1",), profile="quick",
+              created_at=time.time(), site=alpha)  # fmt: skip
+    dashboard.store.save_job(job)
+    marker = worker.log.parent / f"pickled-{uuid.uuid4().hex}"
+
+    class Bomb:
+        """What an attacker would put in a pickled message: loading it runs a command."""
+
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {marker}",))
+
+    kwargs: dict[str, object] = dict(task_kwargs(job.id, ["127.0.1.1"], "quick", "", 1))
+    kwargs["ports"] = Bomb()
+    dashboard.app.send_task(TASK_SCAN, kwargs=kwargs, queue=queue_for(alpha), serializer="pickle")
+    wait_for(lambda: "Refusing to deserialize untrusted content" in worker.output(), timeout=30)
+    assert not marker.exists()
+    assert dashboard.get(job.id).status == "queued"  # nothing ran
+
+
+# -- heartbeats --------------------------------------------------------------------------------
+def test_heartbeats_in_the_store_and_on_system_status(
+    fleet: Fleet, db_path: Path, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
+) -> None:
+    alpha = _site()
+    worker = fleet.start(alpha, ALPHA)
+    beat = fleet.beat_of(worker.pid)
+    assert beat is not None
+    assert beat.site == alpha and beat.scope == (ALPHA,)
+    assert beat.nmap_version.split(".")[0].isdigit()
+    assert beat.root == (os.geteuid() == 0) and beat.running == 0
+    first = beat.at
+    wait_for(lambda: (b := fleet.beat_of(worker.pid)) is not None and b.at > first, timeout=15)
+    monkeypatch.setenv("SCANSCRIBE_DB", str(db_path))
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("SCANSCRIBE_BROKER", redis_server.url)
+    at = AppTest.from_file(str(ROOT / "pages/status.py"), default_timeout=30).run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "heartbeat age (s)" in d.value.columns)
+    row = table[table["site"] == alpha].iloc[0]
+    assert row["scope"] == ALPHA and bool(row["live"])
+    assert 0 <= float(row["heartbeat age (s)"]) < 10
+    texts = " ".join(w.value for w in at.warning)
+    assert "store is SQLite" in texts  # every machine must share the store
+    # The Scan page offers the live sites.
+    at = AppTest.from_file(str(ROOT / "pages/scan.py"), default_timeout=30).run()
+    assert alpha in at.selectbox(key="scan_site").options
