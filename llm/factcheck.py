@@ -14,7 +14,8 @@ What counts as "in the scan":
   checked that way;
 - a scanned range ("ports 1-1024 were scanned"): covered by the ports the scan asked for, read
   from the report's scaninfo, else from the ``-p`` of its nmap arguments or its profile;
-- a CVE id: written in the report's service or script output, or in the ``cves`` given.
+- a CVE id: written in the report's service or script output, among the findings the scripts
+  reported on its ports, or in the ``cves`` given.
 
 A dotted quad after a product name or "version" ("OpenJDK 11.0.12.7") is a version number, not a
 host; :mod:`llm.claims` finds the mentions, this module weighs them.
@@ -259,6 +260,7 @@ class Evidence:
                     pairs.update((k, p.port) for k in keys)
                     services += [p.product, p.version, p.extrainfo, *p.cpe]
                     texts += [s.output for s in p.scripts]
+                    texts += [f.id for f in p.cves]  # findings the scripts reported
             texts.append(report.note)
         found = {cve_id(m) for t in [*texts, *services] for m in CVE.finditer(t)}
         found.update(cve_id(m) for c in cves for m in CVE.finditer(c))

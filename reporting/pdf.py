@@ -42,8 +42,9 @@ from reportlab.platypus.flowables import Flowable
 
 from llm.factcheck import FactCheck
 from scanner.export import MARK, VERIFY, fact_check_note, marked, summary_fact_check
-from scanner.models import Report
+from scanner.models import Finding, Report
 from scanner.risk import LEVELS, port_risk
+from scanner.vulns import by_score
 from store.records import Summary
 
 SEVERITY_HEX = {
@@ -59,6 +60,7 @@ SEVERITY_COLOURS = {level: colors.HexColor(hexa) for level, hexa in SEVERITY_HEX
 ROWS_PER_TABLE = 60
 CELL_MAX = 80  # characters of one appendix cell; the exports hold the full text
 FINDING_HOSTS = 12  # addresses named per finding; the appendix lists every host
+CVES_SHOWN = 12  # reported CVEs named per finding, highest score first
 _FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
 
 
@@ -242,6 +244,22 @@ def _summary_block(s: Summary, fc: FactCheck, st: dict[str, ParagraphStyle]) -> 
     return out
 
 
+def _cve_line(found: dict[str, Finding], st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The CVEs the scan's scripts reported for a finding, highest score first."""
+    if not found:
+        return []
+    ranked = by_score(found.values())
+    names = [
+        f.id + (f" ({f.cvss:g})" if f.cvss is not None else "") + (" exploit" if f.exploit else "")
+        for f in ranked[:CVES_SHOWN]
+    ]
+    more = len(ranked) - CVES_SHOWN
+    line = (
+        "CVEs reported by the scan: " + ", ".join(names) + (f" and {more} more" if more > 0 else "")
+    )
+    return [Paragraph(text(line), st["small"])]
+
+
 def render_pdf(
     report: Report,
     summaries: Sequence[Summary] = (),
@@ -305,14 +323,18 @@ def render_pdf(
     # -- critical and high findings
     story.append(Paragraph("Critical and high findings", st["h1"]))
     groups: dict[tuple[int, str, int, str, str, str], list[str]] = {}
+    group_cves: dict[tuple[int, str, int, str, str, str], dict[str, Finding]] = {}
     for h, p, r in risks:
         if r.level in ("critical", "high"):
             service = " ".join(x for x in (p.service, p.product, p.version) if x)
             key = (-r.rank, r.level, p.port, p.protocol, service, r.reason)
             groups.setdefault(key, []).append(h.address)
+            for f in p.cves:
+                group_cves.setdefault(key, {}).setdefault(f.id, f)
     if not groups:
         story.append(Paragraph("None: no open port is rated critical or high.", st["body"]))
-    for (_rank, level, port, proto, service, reason), addresses in sorted(groups.items()):
+    for key, addresses in sorted(groups.items()):
+        _rank, level, port, proto, service, reason = key
         addresses.sort(key=_address_key)
         shown = ", ".join(addresses[:FINDING_HOSTS])
         more = len(addresses) - FINDING_HOSTS
@@ -327,6 +349,7 @@ def render_pdf(
                         st["body"],
                     ),
                     Paragraph(text(reason), st["small"]),
+                    *_cve_line(group_cves.get(key, {}), st),
                     Paragraph(text(hosts), st["small"]),
                     Spacer(1, 4),
                 ]

@@ -14,17 +14,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from feeds import open_feed_store
+from feeds.match import guess_json, guesses
+from feeds.models import Guess
 from scanner import export
 from scanner.diff import ReportDiff, diff_reports
 from scanner.errors import ImportRefused
 from scanner.importer import import_bytes, read_capped
 from scanner.models import Host, Port, Report, ReportSummary
 from scanner.risk import host_risk, port_risk
+from scanner.vulns import by_score, finding_json
 from store.base import NotFound, StoreError
 from store.records import Summary
 
 if TYPE_CHECKING:
     from services import Services
+
+GuessMap = dict[tuple[str, int, str], list[Guess]]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -66,13 +72,23 @@ def summary_json(s: ReportSummary) -> dict[str, Any]:
     }
 
 
-def _port_json(p: Port, h: Host) -> dict[str, Any]:
+def _port_json(p: Port, h: Host, guesses: GuessMap | None = None) -> dict[str, Any]:
     risk = port_risk(p, h)
-    return {**export.port_json(p), "risk": risk.level, "risk_reason": risk.reason}
+    out = {**export.port_json(p), "risk": risk.level, "risk_reason": risk.reason}
+    # What the scan's scripts reported, apart from what the offline feeds guess from versions.
+    out["cves"] = [finding_json(f) for f in by_score(p.cves)]
+    found = guesses.get((h.address, p.port, p.protocol), []) if guesses else []
+    out["cve_guesses"] = [guess_json(g) for g in found]
+    return out
 
 
-def report_json(report: Report, summaries: int = 0) -> dict[str, Any]:
-    """A report as ``show --format json`` prints it: the ``scan`` shape plus risk."""
+def report_json(
+    report: Report, summaries: int = 0, guesses: GuessMap | None = None
+) -> dict[str, Any]:
+    """A report as ``show --format json`` prints it: the ``scan`` shape plus risk and CVEs.
+
+    ``guesses`` (from the offline feeds) adds ``cve_guesses`` to every port.
+    """
     hosts = []
     for h in report.hosts:
         risk = host_risk(h)
@@ -87,7 +103,7 @@ def report_json(report: Report, summaries: int = 0) -> dict[str, Any]:
                 "os": [{"name": m.name, "accuracy": m.accuracy} for m in h.os],
                 "risk": risk.level,
                 "risk_reason": risk.reason,
-                "ports": [_port_json(p, h) for p in h.ports],
+                "ports": [_port_json(p, h, guesses) for p in h.ports],
                 "scripts": {s.id: s.output for s in h.scripts},
             }
         )
@@ -170,6 +186,17 @@ def _bases(svc: Services, summaries: list[Summary]) -> dict[str, Report]:
     return found
 
 
+def _guesses(svc: Services, report: Report) -> GuessMap | None:
+    """Version guesses from the offline feeds, or None when no feed was imported."""
+    store = open_feed_store(svc.config)
+    try:
+        if not store.imports():
+            return None
+        return guesses(store, report)
+    finally:
+        store.close()
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one report as JSON, CSV (ports), Markdown, HTML or PDF."""
     svc: Services = args.services
@@ -182,7 +209,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     summaries = svc.store.list_summaries(report.id)
     if args.format == "json":
-        print(json.dumps(report_json(report, len(summaries)), indent=2))
+        print(json.dumps(report_json(report, len(summaries), _guesses(svc, report)), indent=2))
     elif args.format == "csv":
         sys.stdout.write(export.ports_csv(report))
     elif args.format == "html":

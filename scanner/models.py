@@ -41,6 +41,25 @@ class Script:
 
 
 @dataclass(frozen=True, slots=True)
+class Finding:
+    """One known vulnerability an NSE script reported on a port.
+
+    ``id`` is a CVE id where the script gave one (else the script's own id for the problem),
+    ``cvss`` the score the script printed (None when it printed none), ``exploit`` whether it
+    flagged a public exploit, ``source`` the script id, ``state`` the script's verdict
+    (``VULNERABLE``, ``LIKELY VULNERABLE``; empty for version lookups such as vulners, which
+    test nothing) and ``evidence`` a short line of what the script said.
+    """
+
+    id: str
+    cvss: float | None = None
+    exploit: bool = False
+    source: str = ""
+    state: str = ""
+    evidence: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class OSMatch:
     """One OS guess from nmap's OS detection, with its accuracy in percent."""
 
@@ -62,6 +81,7 @@ class Port:
     extrainfo: str = ""
     cpe: tuple[str, ...] = ()
     scripts: tuple[Script, ...] = ()
+    cves: tuple[Finding, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -89,6 +109,7 @@ def _port_maker() -> Callable[..., Port]:
     set_product, set_version, set_extrainfo, set_cpe, set_scripts = (
         Port.__dict__[f].__set__ for f in ("product", "version", "extrainfo", "cpe", "scripts")
     )
+    set_cves = Port.__dict__["cves"].__set__
 
     def make(
         port: int,
@@ -101,6 +122,7 @@ def _port_maker() -> Callable[..., Port]:
         extrainfo: str,
         cpe: tuple[str, ...],
         scripts: tuple[Script, ...],
+        cves: tuple[Finding, ...] = (),
     ) -> Port:
         obj: Port = new(Port)
         set_port(obj, port)
@@ -113,6 +135,7 @@ def _port_maker() -> Callable[..., Port]:
         set_extrainfo(obj, extrainfo)
         set_cpe(obj, cpe)
         set_scripts(obj, scripts)
+        set_cves(obj, cves)
         return obj
 
     return make

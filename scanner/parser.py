@@ -7,6 +7,10 @@ defusedxml's own exceptions), but the ``<!DOCTYPE nmaprun>`` that real nmap outp
 allowed, and so is nmap 5-6's reference to its own DTD, which expat never fetches. Every refusal
 is an :class:`ImportRefused` whose message never quotes the file.
 
+The ``<table>``/``<elem>`` output of vulners and the vulns-library scripts (and vulscan's text)
+becomes :class:`~scanner.models.Finding` objects on the port (:mod:`scanner.vulns`); only the
+script being read has its tables held, and only until its end tag.
+
 Memory is bounded: what the report keeps is counted as it is built and a file whose report would
 outgrow 1.5 times its size (plus a constant) is refused, as is a single element over 32 MiB
 (expat buffers a whole tag, attributes and all, before it calls back). Together with the bytes
@@ -26,7 +30,17 @@ from xml.parsers import expat
 from defusedxml.common import EntitiesForbidden, ExternalReferenceForbidden
 
 from scanner.errors import ImportRefused
-from scanner.models import Host, OSMatch, Port, Report, Script, acyclic_build, make_port
+from scanner.models import (
+    Finding,
+    Host,
+    OSMatch,
+    Port,
+    Report,
+    Script,
+    acyclic_build,
+    make_port,
+)
+from scanner.vulns import TableCollector, collects, merge, script_findings
 from scanner.xml_encoding import source_codec, to_utf8
 
 log = logging.getLogger(__name__)
@@ -254,6 +268,8 @@ class _Builder:
         sv: Attrs | None = None
         cpes: list[str] = []
         scripts: list[Script] = []
+        found: list[Finding] = []
+        host_found: list[Finding] = []
         text: list[str] | None = None
         text_len = 0
 
@@ -274,7 +290,7 @@ class _Builder:
                 left -= item_cost + size(value)
 
         def end_port() -> None:
-            nonlocal pa, st, sv, cpes, scripts, left
+            nonlocal pa, st, sv, cpes, scripts, found, left
             assert pa is not None
             if sv is None:
                 name = product = version = extrainfo = ""
@@ -300,6 +316,7 @@ class _Builder:
                     extrainfo,
                     tuple(cpes) if cpes else (),
                     tuple(scripts) if scripts else (),
+                    merge(found) if found else (),
                 )
             )
             pa = st = sv = None
@@ -307,18 +324,23 @@ class _Builder:
                 cpes = []
             if scripts:
                 scripts = []
+            if found:
+                found = []
             left -= port_cost
             if left < 0:
                 raise _OverBudget
 
         def end_host() -> None:
-            nonlocal host, host_ports, left
+            nonlocal host, host_ports, host_found, left
             if pa is not None:
                 end_port()
             h = host
             host = None
             if h is None:
                 return
+            if host_found:
+                _attach_host_findings(host_ports, host_found)
+                host_found = []
             hosts.append(
                 Host(
                     h["address"],
@@ -356,11 +378,14 @@ class _Builder:
                     parser.CharacterDataHandler = cpe_text
                     return
                 if name == "script":
+                    script_id = intern(attrs.get("id", ""))
                     output = attrs.get("output", "")
-                    scripts.append(Script(intern(attrs.get("id", "")), output))
+                    scripts.append(Script(script_id, output))
                     left -= script_cost + size(output)
                     if left < 0:
                         raise _OverBudget
+                    if script_id == "vulscan" or collects(script_id, output):
+                        collect(script_id, output, found)
                     return
                 if name not in port_children:
                     end_port()
@@ -420,11 +445,35 @@ class _Builder:
                 host["os"].append(OSMatch(os_name, _int(attrs.get("accuracy"))))
                 left -= script_cost + size(os_name)
             elif name == "script":
+                script_id = intern(attrs.get("id", ""))
                 output = attrs.get("output", "")
-                host["scripts"].append(Script(intern(attrs.get("id", "")), output))
+                host["scripts"].append(Script(script_id, output))
                 left -= script_cost + size(output)
+                if collects(script_id, output):
+                    collect(script_id, output, host_found)
             if left < 0:
                 raise _OverBudget
+
+        def collect(script_id: str, output: str, sink: list[Finding]) -> None:
+            """Hand the script's table and elem events to a collector until the script ends."""
+            collector = TableCollector()
+
+            def end(name: str) -> None:
+                nonlocal left
+                if not collector.end(name):
+                    return
+                parser.StartElementHandler = start
+                parser.EndElementHandler = None
+                parser.CharacterDataHandler = None
+                for f in script_findings(script_id, output, collector.root):
+                    sink.append(f)
+                    left -= script_cost + size(f.evidence)
+                if left < 0:
+                    raise _OverBudget
+
+            parser.StartElementHandler = collector.start
+            parser.EndElementHandler = end
+            parser.CharacterDataHandler = collector.text
 
         def finish() -> None:
             """The document ended: close whatever host is still open."""
@@ -435,14 +484,34 @@ class _Builder:
 
         def drop_open_host() -> None:
             """The document broke inside a host: forget it and its half-read port."""
-            nonlocal host, host_ports, pa, text
+            nonlocal host, host_ports, pa, text, found, host_found
             parser.CharacterDataHandler = None
             text = None
             pa = None
             host = None
             host_ports = []
+            found = []
+            host_found = []
 
         return start, finish, drop_open_host
+
+
+# Host-rule vulnerability scripts (smb-vuln-*, samba-vuln-*) test the SMB service: their findings
+# go on that port, the first of these the host has.
+_SMB_PORTS = ((445, "tcp"), (139, "tcp"))
+
+
+def _attach_host_findings(ports: list[Port], found: list[Finding]) -> None:
+    """Put a host script's findings on the host's SMB port; without one they are not kept."""
+    for number, protocol in _SMB_PORTS:
+        for i, p in enumerate(ports):
+            if p.port == number and p.protocol == protocol:
+                ports[i] = make_port(
+                    p.port, p.protocol, p.state, p.reason, p.service, p.product, p.version,
+                    p.extrainfo, p.cpe, p.scripts, merge((*p.cves, *found)),
+                )  # fmt: skip
+                return
+    log.info("host script findings without an SMB port are kept only as script output")
 
 
 def _new_parser(data: bytes, budget: int, encoding: str | None) -> tuple[Any, _Builder]:
@@ -455,7 +524,8 @@ def _new_parser(data: bytes, budget: int, encoding: str | None) -> tuple[Any, _B
     parser.ExternalEntityRefHandler = _forbid_external
     parser.StartDoctypeDeclHandler = _doctype
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    # Text (only CPE names are read) arrives in pieces of up to 8 KiB, not one per line.
+    # Text (CPE names, and the elems of vulnerability scripts) arrives in pieces of up to 8 KiB,
+    # not one per line.
     parser.buffer_text = True
     builder = _Builder(parser, data, budget)
     parser.StartElementHandler = builder.root

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from scanner.models import Host, Port
+from scanner.models import Finding, Host, Port
 
 KB_PATH = Path(__file__).with_name("risk_kb.json")
 LEVELS = ("critical", "high", "medium", "low", "info")
@@ -199,11 +199,37 @@ def _plain_port_risk(
     return max(found, key=lambda r: r.rank)
 
 
+# A CVE that a script reported on the port with at least this CVSS score makes the port critical.
+CRITICAL_CVSS = 9.0
+_CVE_ID = re.compile(r"CVE-\d{4}-\d{4,7}")
+
+
+def _reported_cve_rule(findings: tuple[Finding, ...]) -> Risk | None:
+    """Critical when a script reported a CVE scored CVSS 9 or more; the reason names it."""
+    severe = sorted(
+        (f for f in findings if f.cvss is not None and f.cvss >= CRITICAL_CVSS
+         and _CVE_ID.fullmatch(f.id)),
+        key=lambda f: (-(f.cvss or 0.0), not f.exploit, f.id),
+    )  # fmt: skip
+    if not severe:
+        return None
+    top = severe[0]
+    exploit = ", public exploit" if top.exploit else ""
+    more = len({f.id for f in severe}) - 1
+    tail = f"; {more} more CVE(s) scored 9 or higher" if more else ""
+    why = f"{top.id} (CVSS {top.cvss:g}{exploit}) reported by {top.source}{tail}"
+    return Risk.of("critical", why, "reported-cve")
+
+
 def port_risk(port: Port, host: Host | None = None) -> Risk:
     """The risk of one port, with the reason from the highest matching knowledge-base rule."""
     base = _plain_port_risk(
         port.port, port.protocol, port.state, port.service, port.product, port.version, port.cpe
     )
+    if port.cves and port.state == "open":
+        reported = _reported_cve_rule(port.cves)
+        if reported is not None:
+            return reported
     if not port.scripts or port.state != "open":
         return base
     found = _script_rules(knowledge_base(), port.scripts)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from scanner.models import Host, OSMatch, Port, Report, Script
+from scanner.models import Finding, Host, OSMatch, Port, Report, Script
 from store.records import Comparison, Job, Summary
 
 R = TypeVar("R", Job, Summary, Comparison)
@@ -28,6 +28,8 @@ def port_to_dict(p: Port) -> dict[str, Any]:
         d["cpe"] = list(p.cpe)
     if p.scripts:
         d["scripts"] = _scripts(p.scripts)
+    if p.cves:
+        d["cves"] = [[f.id, f.cvss, f.exploit, f.source, f.state, f.evidence] for f in p.cves]
     return d
 
 
@@ -67,6 +69,21 @@ def _os_match(item: Any) -> OSMatch:
     return OSMatch(item[0], int(item[1]))
 
 
+def _finding(item: Any) -> Finding:
+    """A finding from either stored shape: a list in field order or a dict (orjson's)."""
+    if isinstance(item, dict):
+        item = [item.get(k) for k in ("id", "cvss", "exploit", "source", "state", "evidence")]
+    fid, cvss, exploit, source, state, evidence = (list(item) + [None] * 6)[:6]
+    return Finding(
+        str(fid),
+        None if cvss is None else float(cvss),
+        bool(exploit),
+        source or "",
+        state or "",
+        evidence or "",
+    )
+
+
 def port_from_dict(d: dict[str, Any]) -> Port:
     """Inverse of :func:`port_to_dict`."""
     return Port(
@@ -80,6 +97,8 @@ def port_from_dict(d: dict[str, Any]) -> Port:
         extrainfo=d.get("extrainfo", ""),
         cpe=tuple(d.get("cpe", ())),
         scripts=tuple(_script(x) for x in d.get("scripts", ())),
+        # Reports saved before findings were parsed have none; they read as an empty tuple.
+        cves=tuple(_finding(x) for x in d.get("cves") or ()),
     )
 
 

@@ -21,7 +21,7 @@ from scanner.risk import LEVELS
 from scanner.views import FilterError, PortFilter, ReportView, diff_frames, parse_port_filter
 from store.base import Store, StoreError
 from store.records import Summary
-from widgets import severity
+from widgets import severity, vulns
 from widgets import summary as summary_blocks
 
 PAGE_ROWS = 500
@@ -140,6 +140,7 @@ def report_tab(store: Store, view: ReportView) -> None:
     report_charts(hosts_df, ports_df)
     hosts_table(view, hosts_df)
     ports_table(view, ports_df)
+    vulns.vulnerabilities(view, ports_df)
     script_output(view, pf, ports_df)
 
 
