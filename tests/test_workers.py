@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,12 +29,14 @@ from scanner.runner import LocalRunner
 from services import Services
 from store.records import Job, new_id
 from store.sqlite import SQLiteStore
-from tests.fixtures_scanner import PYTHON, ROOT, wait_for
-from tests.fixtures_workers import Fleet, RedisServer
+from tests.fixtures_scanner import PYTHON, ROOT, group_alive, wait_for
+from tests.fixtures_workers import Fleet, RedisServer, nmap_processes
+from tests.runner_support import HeldScan
 from workers.app import TASK_SCAN, make_app, queue_for
 from workers.board import Heartbeat, SQLiteBoard
 from workers.dispatch import BrokerRunner, task_kwargs
-from workers.errors import NoWorker
+from workers.errors import BrokerUnavailable, NoWorker
+from workers.ledger import Entry, Ledger, reap
 from workers.routing import choose_site
 from workers.settings import load_broker, parse_broker
 
@@ -261,3 +266,159 @@ def test_heartbeats_in_the_store_and_on_system_status(
     # The Scan page offers the live sites.
     at = AppTest.from_file(str(ROOT / "pages/scan.py"), default_timeout=30).run()
     assert alpha in at.selectbox(key="scan_site").options
+
+
+# -- cancel ------------------------------------------------------------------------------------
+def _running(runner: BrokerRunner, job_id: str) -> Job | None:
+    job = runner.get(job_id)
+    return job if job.status == "running" and job.pgid and group_alive(job.pgid) else None
+
+
+def test_cancel_stops_nmap_on_the_worker_within_two_seconds(
+    fleet: Fleet, dashboard: BrokerRunner, listeners: Callable[[str], int]
+) -> None:
+    alpha = _site()
+    worker = fleet.start(alpha, ALPHA)
+    port = listeners("127.0.1.5")  # silent: version detection waits on it
+    job = dashboard.submit("127.0.1.5", "standard", str(port))
+    running = wait_for(lambda: _running(dashboard, job.id), timeout=60)
+    assert isinstance(running, Job) and running.runner_pid == worker.pid
+    started = time.monotonic()
+    ended = dashboard.cancel(job.id)
+    wait_for(lambda: not group_alive(running.pgid or 0), timeout=5, every=0.02)
+    assert time.monotonic() - started <= 2.0
+    assert ended.status == "cancelled"
+    wait_for(lambda: dashboard.get(job.id).status == "cancelled", timeout=10)
+    assert dashboard.store.list_reports() == []
+
+
+def test_the_command_line_waits_for_the_worker_and_sigint_cancels_there(
+    fleet: Fleet, dashboard: BrokerRunner, listeners: Callable[[str], int]
+) -> None:
+    alpha = _site()
+    fleet.start(alpha, ALPHA)
+    port = listeners("127.0.1.6")
+    cli = subprocess.Popen(
+        [PYTHON, "-m", "scanner", "scan", "--profile", "standard", "--ports", str(port),
+         "--", "127.0.1.6"],
+        cwd=ROOT, env=fleet.env("127.0.0.0/8"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        running = wait_for(
+            lambda: next(
+                (j for j in dashboard.store.list_jobs() if _running(dashboard, j.id)), None
+            ),
+            timeout=60,
+        )
+        assert isinstance(running, Job) and running.site == alpha
+        started = time.monotonic()
+        cli.send_signal(signal.SIGINT)
+        wait_for(lambda: not group_alive(running.pgid or 0), timeout=5, every=0.02)
+        assert time.monotonic() - started <= 2.0
+        _out, err = cli.communicate(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 1
+    assert "scan cancelled" in err
+    assert dashboard.get(running.id).status == "cancelled"
+
+
+# -- failures ----------------------------------------------------------------------------------
+def test_a_worker_killed_mid_scan_leaves_no_nmap_and_another_worker_finishes_once(
+    fleet: Fleet, dashboard: BrokerRunner, tmp_path: Path
+) -> None:
+    held = HeldScan(tmp_path / "held", 4321)
+    path = f"{held.bin}{os.pathsep}{os.environ['PATH']}"
+    alpha = _site()
+    first = fleet.start(alpha, ALPHA, concurrency=1, PATH=path)
+    second = fleet.start(alpha, ALPHA, concurrency=1, PATH=path)
+    job = dashboard.submit("127.0.1.1", "quick")
+    running = wait_for(lambda: _running(dashboard, job.id), timeout=60)
+    assert isinstance(running, Job)
+    victim = first if running.runner_pid == first.pid else second
+    other = second if victim is first else first
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    # Its nmap died with it: no orphan on this machine.
+    wait_for(lambda: not group_alive(running.pgid or 0), timeout=5)
+    # Re-queued once, to the other worker of the site, within a minute.
+    again = wait_for(
+        lambda: (j := _running(dashboard, job.id)) and j.runner_pid == other.pid and j, timeout=60
+    )
+    assert isinstance(again, Job) and again.attempt == 2
+    held.release()
+    done = dashboard.wait(job.id, timeout=60)
+    assert (done.status, done.attempt, done.runner_pid) == ("done", 2, other.pid)
+    reports = dashboard.store.list_reports()
+    assert [r.id for r in reports] == [done.report_id]  # one report, no duplicate
+    wait_for(lambda: not nmap_processes(str(held.bin)), timeout=10)
+
+
+def test_a_job_whose_workers_keep_dying_is_requeued_once_per_attempt_then_fails(
+    redis_server: RedisServer, sqlite_store: SQLiteStore
+) -> None:
+    ledger = Ledger(parse_broker(redis_server.url), lease_s=0.2)
+    job = Job(id=new_id("job"), targets=("10.1.0.5",), profile="quick", created_at=time.time(),
+              site="dc")  # fmt: skip
+    sqlite_store.save_job(replace(job, status="running"))
+    ledger.register(job.id, "dc", task_kwargs(job.id, ["10.1.0.5"], "quick", "", 1), "t1", 2)
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def send(entry: Entry, attempt: int) -> str:
+        with lock:
+            sent.append(attempt)
+        return f"t{attempt}"
+
+    assert ledger.claim_run(job.id, 1, "dc@a-1")
+    assert not ledger.claim_run(job.id, 1, "dc@b-2")  # a repeated message is dropped
+    wait_for(lambda: ledger.holder(job.id) is None, timeout=5)
+    # Four reapers at once (workers and dashboards): one re-queue.
+    reapers = [
+        threading.Thread(target=reap, args=(ledger, sqlite_store, send, f"r{i}")) for i in range(4)
+    ]
+    for t in reapers:
+        t.start()
+    for t in reapers:
+        t.join()
+    assert sent == [2]
+    requeued = sqlite_store.get_job(job.id)
+    assert (requeued.status, requeued.attempt) == ("queued", 2)
+    assert "dc@a-1 stopped answering (attempt 2 of 2)" in requeued.task
+    # The second attempt's worker dies too: the job ends failed with the reason, no third try.
+    assert ledger.claim_run(job.id, 2, "dc@b-2")
+    wait_for(lambda: ledger.holder(job.id) is None, timeout=5)
+    reap(ledger, sqlite_store, send, "r0")
+    failed = sqlite_store.get_job(job.id)
+    assert failed.status == "failed" and "tried 2 times" in failed.error
+    assert sent == [2]
+    assert ledger.active() == []
+
+
+def test_broker_down_says_so_and_leaves_nothing_then_scans_resume_when_it_returns(
+    fleet: Fleet, dashboard: BrokerRunner, redis_server: RedisServer,
+    listeners: Callable[[str], int],
+) -> None:  # fmt: skip
+    alpha = _site()
+    fleet.start(alpha, ALPHA)
+    port = listeners("127.0.1.8")
+    redis_server.stop()
+    with pytest.raises(BrokerUnavailable, match=r"does not answer.*Start Redis"):
+        dashboard.submit("127.0.1.8", "quick", str(port))
+    assert dashboard.store.list_jobs() == []
+    redis_server.start()
+    job = wait_for(lambda: _try_submit(dashboard, f"127.0.1.8 --ports {port}"), timeout=30)
+    assert isinstance(job, Job)
+    done = dashboard.wait(job.id, timeout=90)
+    assert done.status == "done", done.error
+
+
+def _try_submit(runner: BrokerRunner, spec: str) -> Job | None:
+    target, _, port = spec.partition(" --ports ")
+    try:
+        return runner.submit(target, "quick", port)
+    except BrokerUnavailable:
+        return None
