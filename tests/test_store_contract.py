@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 import config
+from scanner.models import Finding
 from store.base import NotFound, Store
 from store.sqlite import SQLiteStore
 from tests.fixtures_firestore import open_firestore
@@ -169,3 +170,21 @@ def test_records_survive_reopening(store: Store, request: pytest.FixtureRequest)
         assert again.get_summary("sum-1").text == "kept"
     finally:
         again.close()
+
+
+def test_vulnerability_findings_round_trip(store: Store) -> None:
+    findings = (
+        Finding("CVE-2017-0143", 9.8, True, "smb-vuln-ms17-010", "VULNERABLE", "SMBv1 RCE ✓"),
+        Finding("CVE-2012-2532", None, False, "vulscan", "", "<b>IIS</b> FTP"),
+    )
+    base = full_report("rep-cves")
+    web = base.hosts[0]
+    ports = (dataclasses.replace(web.ports[0], cves=findings), *web.ports[1:])
+    report = dataclasses.replace(
+        base, hosts=(dataclasses.replace(web, ports=ports), *base.hosts[1:])
+    )
+    store.save_report(report)
+    back = store.get_report("rep-cves")
+    assert back == report
+    assert back.hosts[0].ports[0].cves == findings
+    assert back.hosts[0].ports[1].cves == ()
