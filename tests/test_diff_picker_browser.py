@@ -50,18 +50,18 @@ def test_changing_the_report_resets_the_earlier_report_in_chromium(
         page.locator(".st-key-sum_go button").wait_for(timeout=30_000)
         page.locator(".st-key-sum_mode").get_by_text("Changes since an earlier report").click()
         base = page.locator(".st-key-sum_base input")
-        expect(base).to_have_value(re.compile(r"\(r-web-old\)$"), timeout=30_000)
+        expect(base).to_have_value(re.compile(r" · r-web-old$"), timeout=30_000)
 
         page.locator(".st-key-sum_report input").click()
-        page.get_by_role("option", name=re.compile(r"\(r-lab\)$")).click()
-        expect(base).to_have_value(re.compile(r"\(r-lab-2016\)$"), timeout=30_000)
+        page.get_by_role("option", name=re.compile(r" · r-lab$")).click()
+        expect(base).to_have_value(re.compile(r" · r-lab-2016$"), timeout=30_000)
         warning = page.get_by_text("These two reports are not scans of the same thing")
         warning.wait_for(timeout=30_000)
         assert "the profiles differ" in warning.inner_text()
         # Only older scans of overlapping targets are offered.
         base.click()
         offered = page.get_by_role("option").all_inner_texts()
-        assert len(offered) == 1 and offered[0].endswith("(r-lab-2016)"), offered
+        assert len(offered) == 1 and offered[0].endswith(" · r-lab-2016"), offered
         page.keyboard.press("Escape")
         page.screenshot(path=str(artifacts / "summarize-diff-picker.png"), full_page=True)
 

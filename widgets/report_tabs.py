@@ -75,12 +75,12 @@ def open_page(page: str, **params: str) -> None:
 
 def report_actions(report_id: str) -> None:
     """Summarize this, Compare models on this and Diff against…, for the report shown."""
-    b1, b2, b3, _ = st.columns([1, 1, 1, 2])
-    if b1.button("Summarize this", key="go_summarize", icon=":material/summarize:"):
+    row = st.container(horizontal=True, gap="small", key="report_actions")
+    if row.button("Summarize this", key="go_summarize", icon=":material/summarize:"):
         open_page("summarize.py", report=report_id)
-    if b2.button("Compare models on this", key="go_compare", icon=":material/compare:"):
+    if row.button("Compare models on this", key="go_compare", icon=":material/compare:"):
         open_page("compare.py", report=report_id)
-    b3.button(
+    row.button(
         "Diff against…",
         key="go_diff",
         icon=":material/difference:",
