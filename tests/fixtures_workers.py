@@ -35,7 +35,12 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_hex(16))
     netns: str = ""
+    bind: tuple[str, ...] = ()  # addresses to listen on (default: host)
     proc: subprocess.Popen[bytes] | None = None
+
+    def url_at(self, host: str) -> str:
+        """The SCANSCRIBE_BROKER value for a client that reaches the server at ``host``."""
+        return f"redis://:{self.password}@{host}:{self.port}/0"
 
     @property
     def url(self) -> str:
@@ -46,7 +51,7 @@ class RedisServer:
         """Start it (again, on the same port) and wait until it answers the password."""
         self.folder.mkdir(parents=True, exist_ok=True)
         argv = [
-            "redis-server", "--bind", self.host, "--port", str(self.port),
+            "redis-server", "--bind", *(self.bind or (self.host,)), "--port", str(self.port),
             "--requirepass", self.password, "--save", "", "--appendonly", "no",
             "--dir", str(self.folder), "--protected-mode", "yes",
         ]  # fmt: skip
@@ -130,7 +135,8 @@ class Fleet:
     def env(self, scope: str, **extra: str) -> dict[str, str]:
         """The environment of a worker (or a command line) on this broker and store."""
         env = dict(self.base_env)
-        env.update(SCANSCRIBE_BROKER=self.broker, SCANSCRIBE_SCOPE=scope, **extra)
+        env.update({"SCANSCRIBE_BROKER": self.broker, "SCANSCRIBE_SCOPE": scope})
+        env.update(extra)
         return env
 
     def start(
@@ -157,15 +163,10 @@ class Fleet:
             )  # fmt: skip
         worker = Worker(site=site, proc=proc, log=log)
         self.workers.append(worker)
-        pid = self._inner_pid(proc.pid) if netns else proc.pid
-        wait_for(lambda: self.beat_of(pid) is not None or proc.poll() is not None, timeout=60)
+        # `ip netns exec` execs the worker: its pid is the one Popen gave.
+        wait_for(lambda: self.beat_of(proc.pid) is not None or proc.poll() is not None, timeout=60)
         assert proc.poll() is None, worker.output()[-3000:]
         return worker
-
-    @staticmethod
-    def _inner_pid(pid: int) -> int:
-        # `ip netns exec` execs the program: the pid stays the same.
-        return pid
 
     def beats(self) -> list[Heartbeat]:
         """Every heartbeat in the shared store."""

@@ -31,6 +31,7 @@ from store.records import Job, new_id
 from store.sqlite import SQLiteStore
 from tests.fixtures_scanner import PYTHON, ROOT, group_alive, wait_for
 from tests.fixtures_workers import Fleet, RedisServer, nmap_processes
+from tests.netlab import NetLab
 from tests.runner_support import HeldScan
 from workers.app import TASK_SCAN, make_app, queue_for
 from workers.board import Heartbeat, SQLiteBoard
@@ -422,3 +423,69 @@ def _try_submit(runner: BrokerRunner, spec: str) -> Job | None:
         return runner.submit(target, "quick", port)
     except BrokerUnavailable:
         return None
+
+
+# -- sites in network namespaces ---------------------------------------------------------------
+@pytest.fixture
+def netlab() -> Iterator[NetLab]:
+    """A hub namespace and two sites, each a worker namespace with a host of its own."""
+    lab = NetLab()
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+def test_sites_in_their_own_namespaces_scan_only_their_own_hosts(
+    netlab: NetLab, tmp_path: Path, db_path: Path, child_env: dict[str, str]
+) -> None:
+    a, b = netlab.add_site("dc"), netlab.add_site("lab")
+    for site in (a, b):
+        netlab.listen(site.host_ns, site.host_addr, 8080 + site.index)
+    server = RedisServer(
+        tmp_path / "redis", host=a.redis_addr, port=6379, netns=netlab.hub,
+        bind=(a.redis_addr, b.redis_addr),
+    ).start()  # fmt: skip
+    fleet = Fleet(tmp_path, db_path, server.url, dict(child_env, PYTHONUNBUFFERED="1"))
+    try:
+        wa = fleet.start(
+            "dc", a.scope, netns=a.worker_ns, SCANSCRIBE_BROKER=server.url_at(a.redis_addr)
+        )
+        wb = fleet.start(
+            "lab", b.scope, netns=b.worker_ns, SCANSCRIBE_BROKER=server.url_at(b.redis_addr)
+        )
+        jobs = {}
+        for site in (a, b):
+            # The dashboard's command line runs in the hub, whose scope is every site's.
+            out = subprocess.run(
+                ["ip", "netns", "exec", netlab.hub, PYTHON, "-m", "scanner", "scan",
+                 "--profile", "quick", "--ports", f"{8080 + site.index},22", "--format", "json",
+                 "--", site.host_addr],
+                cwd=ROOT, env=fleet.env("10.215.0.0/16"), capture_output=True, text=True,
+                timeout=120,
+            )  # fmt: skip
+            assert out.returncode == 0, out.stderr
+            jobs[site.name] = json.loads(out.stdout)
+        store = SQLiteStore(db_path)
+        try:
+            for site, worker in ((a, wa), (b, wb)):
+                printed = jobs[site.name]
+                job = store.get_job(printed["id"])
+                assert (job.site, job.runner_pid) == (site.name, worker.pid)
+                report = store.get_report(printed["report_id"])
+                assert [
+                    (h.address, [(p.port, p.state) for p in h.ports]) for h in report.hosts
+                ] == [(site.host_addr, [(22, "closed"), (8080 + site.index, "open")])]
+        finally:
+            store.close()
+        # A site's host lies outside the other site's scope: the routing refuses, nothing queued.
+        out = subprocess.run(
+            ["ip", "netns", "exec", netlab.hub, PYTHON, "-m", "scanner", "scan", "--profile",
+             "quick", "--site", "dc", "--", b.host_addr],
+            cwd=ROOT, env=fleet.env("10.215.0.0/16"), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 2
+        assert f"Target {b.host_addr} refused: it is outside the scope of site 'dc'" in out.stderr
+    finally:
+        fleet.stop_all()
+        server.stop()
