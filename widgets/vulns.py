@@ -18,7 +18,7 @@ from scanner.vulns import by_score
 from store.base import StoreError
 
 REPORTED_COLUMNS = ("address", "port", "cve", "cvss", "exploit", "state", "source", "evidence")
-GUESS_COLUMNS = ("address", "port", "cve", "cvss", "known_exploited", "matched", "service", "note")
+GUESS_COLUMNS = ("address", "port", "cve", "cvss", "known_exploited", "note", "matched", "service")
 
 
 def _shown(ports_df: pd.DataFrame) -> set[tuple[str, int, str]]:
@@ -50,7 +50,7 @@ def guess_frame(view: ReportView, ports_df: pd.DataFrame) -> pd.DataFrame | None
         store.close()
     shown = _shown(ports_df)
     rows = [
-        (addr, f"{port}/{proto}", g.cve_id, g.cvss, g.known_exploited, g.matched, g.service, g.note)
+        (addr, f"{port}/{proto}", g.cve_id, g.cvss, g.known_exploited, g.note, g.matched, g.service)
         for (addr, port, proto), gs in found.items()
         if (addr, port, proto) in shown
         for g in gs
