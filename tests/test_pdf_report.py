@@ -128,6 +128,22 @@ def test_the_pdf_has_a_cover_the_checked_summary_findings_and_an_appendix(
         assert "Address" in page and ("Host names" in page or "Service" in page), n
     subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "3", str(pdf),
                     str(artifacts / "pdf-report")], check=True)  # fmt: skip
+    # Rendered by poppler, every page has ink on it (no blank page).
+    subprocess.run(["pdftoppm", "-r", "20", "-gray", str(pdf), str(tmp_path / "page")],
+                   check=True)  # fmt: skip
+    rendered = sorted(tmp_path.glob("page-*.pgm"))
+    assert len(rendered) == pages
+    for image in rendered:
+        assert _ink(image.read_bytes()) > 0.002, image.name
+
+
+def _ink(pgm: bytes) -> float:
+    """The share of pixels that are not white in a binary PGM (P5) image."""
+    fields = pgm.split(maxsplit=4)
+    assert fields[0] == b"P5"
+    width, height = int(fields[1]), int(fields[2])
+    pixels = fields[4][-(width * height) :]
+    return sum(1 for v in pixels if v < 200) / (width * height)
 
 
 def test_command_line_html_is_the_pages_html_export(stored: dict[str, str]) -> None:
