@@ -23,7 +23,7 @@ import redis
 
 from tests.fixtures_firestore import free_port
 from tests.fixtures_scanner import PYTHON, ROOT, wait_for
-from workers.board import Heartbeat, SQLiteBoard
+from workers.board import Board, Heartbeat, SQLiteBoard
 
 
 @dataclass
@@ -125,7 +125,15 @@ class Worker:
 class Fleet:
     """Starts workers on a broker and a shared SQLite file; stops every one at the end."""
 
-    def __init__(self, tmp: Path, db_path: Path, broker: str, base_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        db_path: Path,
+        broker: str,
+        base_env: dict[str, str],
+        board: Board | None = None,
+    ) -> None:
+        self.board = board  # where the workers' heartbeats are (default: the SQLite file)
         self.tmp = tmp
         self.db_path = db_path
         self.broker = broker
@@ -170,6 +178,8 @@ class Fleet:
 
     def beats(self) -> list[Heartbeat]:
         """Every heartbeat in the shared store."""
+        if self.board is not None:
+            return self.board.heartbeats()
         board = SQLiteBoard(self.db_path)
         try:
             return board.heartbeats()

@@ -29,12 +29,13 @@ from scanner.runner import LocalRunner
 from services import Services
 from store.records import Job, new_id
 from store.sqlite import SQLiteStore
+from tests.fixtures_firestore import Emulator, firestore_env, open_firestore
 from tests.fixtures_scanner import PYTHON, ROOT, group_alive, wait_for
 from tests.fixtures_workers import Fleet, RedisServer, nmap_processes
 from tests.netlab import NetLab
 from tests.runner_support import HeldScan
 from workers.app import TASK_SCAN, make_app, queue_for
-from workers.board import Heartbeat, SQLiteBoard
+from workers.board import FirestoreBoard, Heartbeat, SQLiteBoard
 from workers.dispatch import BrokerRunner, task_kwargs
 from workers.errors import BrokerUnavailable, NoWorker
 from workers.ledger import Entry, Ledger, reap
@@ -489,3 +490,42 @@ def test_sites_in_their_own_namespaces_scan_only_their_own_hosts(
     finally:
         fleet.stop_all()
         server.stop()
+
+
+def test_firestore_is_the_store_the_dashboard_and_workers_share(
+    redis_server: RedisServer, firestore_emulator: Emulator, firestore_project: str,
+    tmp_path: Path, child_env: dict[str, str], listeners: Callable[[str], int],
+) -> None:  # fmt: skip
+    env = firestore_env(firestore_emulator.host, tmp_path / "dash-outbox.db", firestore_project)
+    cfg = config.load(env)
+    store = open_firestore(cfg)
+    board = FirestoreBoard.from_config(cfg)
+    runner = BrokerRunner(store, cfg, parse_broker(redis_server.url), board)
+    fleet = Fleet(tmp_path, tmp_path / "unused.db", redis_server.url, dict(child_env), board)
+    try:
+        assert runner.warnings() == []  # a shared store: nothing to warn about
+        worker_env = dict(
+            firestore_env(firestore_emulator.host, tmp_path / "w.db", firestore_project)
+        )
+        fleet.start("fs", ALPHA, **worker_env)
+        beat = wait_for(lambda: next((b for b in runner.heartbeats() if b.site == "fs"), None))
+        assert isinstance(beat, Heartbeat) and beat.scope == (ALPHA,)
+        port = listeners("127.0.1.3")
+        job = runner.submit("127.0.1.3", "quick", str(port))
+        done = runner.wait(job.id, timeout=60)
+        assert done.status == "done", done.error
+        reports = firestore_emulator.documents(firestore_project, "scans")
+        assert list(reports) == [done.report_id]
+    finally:
+        fleet.stop_all()
+        runner.shutdown()
+        board.close()
+        store.close()
+
+
+def test_the_workers_package_never_imports_streamlit() -> None:
+    code = (
+        "import sys, workers.worker, workers.dispatch, workers.cli\n"
+        "sys.exit('streamlit' in sys.modules)"
+    )
+    assert subprocess.run([PYTHON, "-c", code], cwd=ROOT, timeout=60).returncode == 0
