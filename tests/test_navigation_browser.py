@@ -77,9 +77,14 @@ def test_rows_buttons_and_addresses_open_reports_in_chromium(
         page.wait_for_url(re.compile(r"report=rep-new"), timeout=30_000)
         page.screenshot(path=str(artifacts / "navigation-history-row.png"), full_page=True)
 
-        # The address survives a reload, and opens the same report in a colleague's new tab.
+        # The address, filters included, survives a reload and goes to a colleague's new tab.
+        host_filter = page.locator(".st-key-filter_host input")
+        host_filter.fill("10.0.0.5")
+        host_filter.press("Enter")
+        page.wait_for_url(re.compile(r"filter_host=10\.0\.0\.5"), timeout=30_000)
         page.reload(wait_until="domcontentloaded")
         expect(picker).to_have_value(re.compile(r" · rep-new$"), timeout=30_000)
+        expect(host_filter).to_have_value("10.0.0.5", timeout=30_000)
         colleague = page.context.new_page()
         colleague.goto(url + "/reports?diff=rep-old..rep-new", wait_until="domcontentloaded")
         expect(colleague.locator(".st-key-diff_old input")).to_have_value(

@@ -309,7 +309,7 @@ def test_a_saved_summary_shows_its_fact_check_on_the_reports_page_and_in_exports
     }
     assert set(box["check"]) == {"not in the scan data — verify"}
     md = download(at, "dl_md", deferred)
-    assert "**⚠ CVE\\-2099\\-0001**" in md and "**⚠ 10.231.7.99**" in md
+    assert "**⚠ CVE-2099-0001**" in md and "**⚠ 10.231.7.99**" in md
     assert "- host 10.231.7.99: not in the scan data — verify" in md
     html = download(at, "dl_html", deferred)
     assert '<mark title="not in the scan data — verify">⚠ CVE-2099-0001</mark>' in html

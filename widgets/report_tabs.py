@@ -205,18 +205,28 @@ def report_charts(hosts_df: pd.DataFrame, ports_df: pd.DataFrame) -> None:
 def report_filters(view: ReportView) -> PortFilter:
     """The host, port, service, state and risk filters, read into one PortFilter."""
     st.subheader("Filters")
+    # Each filter is in the address (?filter_host=...), so a reload or a shared link keeps it.
     # A wrapping row: five filters side by side on a wide screen, two or three a line on a
     # narrow one, each wide enough to read what was picked.
     row = st.container(horizontal=True, gap="small", key="report_filters")
-    host_text = row.text_input("Host", key="filter_host", placeholder="address or name", width=180)
-    port_text = row.text_input("Port", key="filter_port", placeholder="22,80 or 1-1024", width=180)
-    services = row.multiselect("Service", view.services(), key="filter_service", width=220)
-    states = row.multiselect("State", view.states(), key="filter_state", width=180)
-    risks = row.multiselect("Risk", list(LEVELS), key="filter_risk", width=180)
+    host_text = row.text_input(
+        "Host", key="filter_host", bind="query-params", placeholder="address or name", width=180
+    )
+    port_text = row.text_input(
+        "Port", key="filter_port", bind="query-params", placeholder="22,80 or 1-1024", width=180
+    )
+    services = row.multiselect(
+        "Service", view.services(), key="filter_service", bind="query-params", width=220
+    )
+    states = row.multiselect(
+        "State", view.states(), key="filter_state", bind="query-params", width=180
+    )
+    risks = row.multiselect("Risk", list(LEVELS), key="filter_risk", bind="query-params", width=180)
     down = int((view.hosts["status"] == "down").sum())
     st.toggle(
         f"Show down hosts ({down})",
         key="filter_down",
+        bind="query-params",
         help="Hosts nmap found down have no ports; they are left out of tables, charts and "
         "downloads unless this is on.",
         disabled=not down,
