@@ -292,3 +292,24 @@ def test_findings_do_not_change_what_else_the_parser_reads(path: Path) -> None:
     assert sum(len(h.ports) for h in report.hosts) == len(list(root.iter("port")))
     scripts = sum(len(p.scripts) for h in report.hosts for p in h.ports)
     assert scripts == sum(len(p.findall("script")) for p in root.iter("port"))
+
+
+def test_an_endless_vulners_table_is_read_up_to_a_bound() -> None:
+    entry = (
+        '<table><elem key="cvss">5.0</elem><elem key="id">CVE-2020-%05d</elem>'
+        '<elem key="is_exploit">false</elem><elem key="type">cve</elem></table>'
+    )
+    tables = "".join(entry % i for i in range(30_000))
+    xml = SMB_XML.replace(
+        b'<service name="netbios-ssn"/>',
+        b'<service name="netbios-ssn"/><script id="vulners" output="many">'
+        + f'<table key="cpe:/a:x:y:1">{tables}</table>'.encode()
+        + b"</script>",
+    )
+    [host] = parse_report(xml, report_id="big").hosts
+    by_port = {p.port: p for p in host.ports}
+    # 50,000 nodes, five per entry after the CPE's table: the first 10,000 entries (the last
+    # one without its type), and the rest of the file read as usual.
+    assert len(by_port[139].cves) == 10_000
+    assert by_port[139].cves[0].id == "CVE-2020-00000"
+    assert [f.id for f in by_port[445].cves] == ["CVE-2017-0143"]
