@@ -20,7 +20,6 @@ from typing import Any
 import config as config_mod
 import services as services_mod
 from feeds import cli as feeds_cli
-from feeds import cli as feeds_cli
 from monitor import cli as monitor_cli
 from scanner import cli_reports
 from scanner.errors import NmapMissing, ScanError, TargetRefused
@@ -263,7 +262,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_reports.register(sub)
     monitor_cli.register(sub)
-    feeds_cli.register(sub)
     feeds_cli.register(sub)
     workers_cli.register(sub)
     return ap
