@@ -9,7 +9,7 @@ from pathlib import Path
 
 import config
 
-CORE = ("scanner", "llm", "store", "auth", "reporting", "monitor")
+CORE = ("scanner", "llm", "store", "auth", "reporting", "monitor", "feeds", "workers")
 ROOT = config.PROJECT_ROOT
 
 
