@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from config import Config, ConfigError
 from scanner.models import Report, ReportSummary
+from store import audit
+from store.audit import AuditEvent
 from store.base import NotFound, StoreError, StoreUnavailable
 from store.records import Comparison, Job, Summary
 from store.serialize import (
@@ -488,6 +490,8 @@ class FirestoreStore:
             self._push_record(SUMMARIES, record_from_dict(Summary, body), stamp)
         elif kind == "comparison":
             self._push_record(COMPARISONS, record_from_dict(Comparison, body), stamp)
+        elif kind == "audit":
+            self._push_audit(audit.from_dict(body))
         else:
             raise StoreError(f"The outbox holds a record of unknown kind {kind!r}.")
 
@@ -1084,6 +1088,40 @@ class FirestoreStore:
         return self._newest_first(
             "comparison", Comparison, self._query("the comparison list", [query])
         )
+
+    # -- the audit trail (append-only) -------------------------------------------------------
+    def _push_audit(self, event: AuditEvent) -> None:
+        from google.api_core.exceptions import AlreadyExists
+
+        doc = self._client.collection(audit.AUDIT_COLLECTION).document(event.id)
+        with contextlib.suppress(AlreadyExists):  # a retry of an event that already landed
+            doc.create(audit.to_dict(event), **self._opts())
+
+    def append_audit(self, event: AuditEvent) -> None:
+        """Create one audit document (never overwrite one); kept in the outbox while offline."""
+        self._write(
+            "audit", event.id, lambda: self._push_audit(event), lambda: audit.to_dict(event)
+        )
+
+    def list_audit(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events, newest first, with those still waiting in the outbox."""
+        query = self._client.collection(audit.AUDIT_COLLECTION).order_by(
+            "at", direction="DESCENDING"
+        )
+        found = self._query("the audit trail", [query])
+        for body in self._local_copies("audit"):
+            found[body["id"]] = body
+        events = [audit.from_dict(b) for b in found.values()]
+        events = [e for e in events if audit.matches(e, actor, action, since, until)]
+        events.sort(key=lambda e: (e.at, e.id), reverse=True)
+        return events if limit is None else events[: int(limit)]
 
     def close(self) -> None:
         """Close the Firestore channel and the outbox's connection."""
