@@ -63,8 +63,15 @@ def exposure_rows(exposure: Exposure) -> pd.DataFrame:
 
 def trend_chart(trend: pd.DataFrame) -> alt.Chart:
     """One line per targets, profile and port list; times in 24-hour form."""
+    # 24-hour labels; with seconds when the scans lie within the hour, so no two ticks read alike.
+    span = trend["when"].max() - trend["when"].min()
+    fmt = TIME_FORMAT if span >= pd.Timedelta(hours=1) else "%H:%M:%S"
     when = alt.X(
-        "when:T", title=None, axis=alt.Axis(format=TIME_FORMAT, labelAngle=-30, labelOverlap=True)
+        "when:T",
+        title=None,
+        axis=alt.Axis(
+            format=fmt, labelAngle=-30, labelOverlap=True, tickCount=min(trend["when"].nunique(), 8)
+        ),
     )
     chart: alt.Chart = (
         alt.Chart(trend)

@@ -39,6 +39,7 @@ from scanner.models import ReportSummary
 from services import Services
 from store.base import Store, StoreError
 from store.records import Comparison
+from widgets.severity import LABEL_COLOR
 
 DRAIN_EVERY_S = 0.1
 ACTIVE = ("pending", "warming up", "running")
@@ -48,6 +49,18 @@ STATUS_NOTES = {
     "failed": "incomplete — the answer stopped part-way",
     "streaming": "interrupted — the program stopped while this answer streamed",
 }
+
+
+# An answer column's width by how many there are: side by side on a wide screen; on a narrow
+# one they wrap to a line each instead of shrinking to a few words a line.
+ANSWER_PX = {1: 880, 2: 440, 3: 300}
+CHART_PX = 320
+FORM_PX = 460
+
+
+def answer_px(count: int) -> int:
+    """The width of one answer column when ``count`` answers are shown side by side."""
+    return ANSWER_PX.get(count, 200)
 
 
 # -- start form ------------------------------------------------------------------------------------
@@ -74,7 +87,9 @@ def _start(svc: Services, params: dict[str, Any]) -> None:
 
 def start_form(svc: Services, reports: list[ReportSummary], busy: bool) -> None:
     """Report or diff, audience, models, warm-up and server limits, then the Start button."""
-    left, right = st.columns(2)
+    # Side by side on a wide screen; stacked on a narrow one, where halves would cut the labels.
+    row = st.container(horizontal=True, gap="medium", key="cmp_form")
+    left, right = row.container(width=FORM_PX), row.container(width=FORM_PX)
     with left:
         mode, report_id, base_id = ui.pick_report_or_diff(
             svc.store, reports, "cmp", "Changes since a report"
@@ -184,10 +199,10 @@ def capacity_check(
 def drain(run: ComparisonRun) -> None:
     """Show every model's answer growing in its own column until all of them ended."""
     views = run.views()
-    cols = st.columns(len(views))
+    row = st.container(horizontal=True, gap="small", key="cmp_live")
     heads, bodies = [], []
-    for i, (col, view) in enumerate(zip(cols, views, strict=True)):
-        with col, st.container(border=True, key=f"cmp_live_{i}"):
+    for i, view in enumerate(views):
+        with row.container(border=True, key=f"cmp_live_{i}", width=answer_px(len(views))):
             st.markdown(f"**{escape_markdown(view.model)}**")
             heads.append(st.empty())
             bodies.append(st.empty())
@@ -239,9 +254,9 @@ def answers(store: Store, comp: Comparison) -> None:
         if rid:
             with contextlib.suppress(StoreError):
                 reports.append(store.get_report(rid))
-    cols = st.columns(len(comp.results))
-    for i, (col, r) in enumerate(zip(cols, comp.results, strict=True)):
-        with col, st.container(border=True, key=f"cmp_answer_{i}"):
+    row = st.container(horizontal=True, gap="small", key="cmp_answers")
+    for i, r in enumerate(comp.results):
+        with row.container(border=True, key=f"cmp_answer_{i}", width=answer_px(len(comp.results))):
             st.markdown(f"**{escape_markdown(r['model'])}**")
             note = STATUS_NOTES.get(r["status"], r["status"])
             if r["status"] == "streaming" and is_running(comp.id):
@@ -262,9 +277,16 @@ def answers(store: Store, comp: Comparison) -> None:
 
 
 def table(rows: list[dict[str, Any]], key: str) -> None:
-    """Rows as a table; a value the model did not report shows as a dash, never as None."""
+    """Rows as a table; a value the model did not report shows as a dash, never as None.
+
+    The table draws a missing cell as "None" whatever its display format says, so a column
+    with a gap is written out as text; a column without one keeps its numbers.
+    """
     frame = pd.DataFrame(rows)
-    st.dataframe(frame.style.format(_cell, na_rep="—"), hide_index=True, key=key)
+    for col in frame.columns:
+        if frame[col].isna().any():
+            frame[col] = ["—" if pd.isna(v) else _cell(v) for v in frame[col]]
+    st.dataframe(frame, hide_index=True, key=key)
 
 
 def _cell(value: Any) -> str:
@@ -312,16 +334,20 @@ def bars(values: dict[str, float], higher_is_better: bool, fmt: str) -> alt.Laye
         ),
         axis=alt.Axis(labelLimit=160),
     )
-    base = alt.Chart(frame).encode(y=y)
+    # Room after the longest bar for its label.
+    x = alt.X(
+        "value:Q",
+        title=None,
+        axis=alt.Axis(format=fmt, tickCount=4),
+        scale=alt.Scale(domain=[0, float(frame["value"].max()) * 1.25 or 1], nice=False),
+    )
+    base = alt.Chart(frame).encode(y=y, x=x)
     chart: alt.LayerChart = (
-        base.mark_bar().encode(
-            x=alt.X("value:Q", title=None, axis=alt.Axis(format=fmt)),
-            tooltip=["model:N", alt.Tooltip("value:Q", format=fmt)],
+        base.mark_bar().encode(tooltip=["model:N", alt.Tooltip("value:Q", format=fmt)])
+        + base.mark_text(align="left", dx=3, fontWeight="bold", color=LABEL_COLOR).encode(
+            text=alt.Text("value:Q", format=fmt)
         )
-        + base.mark_text(align="left", dx=3, fontWeight="bold").encode(
-            x="value:Q", text=alt.Text("value:Q", format=fmt)
-        )
-    ).properties(height=40 + 30 * len(frame))
+    ).properties(height=alt.Step(26))
     return chart
 
 
@@ -351,7 +377,7 @@ def score_charts(comp: Comparison) -> None:
     row = st.container(horizontal=True, gap="medium", key="cmp_charts")
     for i, (title, values, higher, fmt) in enumerate(panels):
         shown = {k: v for k, v in values.items() if v is not None}
-        with row.container(key=f"cmp_chart_{i}", width="stretch"):
+        with row.container(key=f"cmp_chart_{i}", width=CHART_PX):
             st.caption(title)
             left_out = [k for k in values if k not in shown]
             if fmt == "d" and shown and not any(shown.values()):

@@ -53,6 +53,8 @@ PORT_ORDER = (
     "scripts",
 )
 WHY = {"risk_reason": st.column_config.TextColumn("why", width="large")}
+# Wide enough for the longest metric label ("Critical / high ports") at the default font.
+METRIC_PX = 180
 
 
 # Both caches live here, at module level, so every session and rerun shares them.
@@ -149,13 +151,15 @@ def report_header(store: Store, view: ReportView) -> None:
     report = view.report
     if not report.complete:
         st.warning(f"Incomplete report: {ui.escape_md(report.note)}")
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Hosts up", f"{report.hosts_up} / {len(report.hosts)}")
-    c2.metric("Open ports", report.open_port_count)
+    # A wrapping row of fixed-width metrics: side by side when wide, two a line when narrow.
+    row = st.container(horizontal=True, gap="small", key="report_metrics")
+    row.metric("Hosts up", f"{report.hosts_up} / {len(report.hosts)}", width=METRIC_PX)
+    row.metric("Open ports", report.open_port_count, width=METRIC_PX)
     risk_counts = view.risk_counts()
-    c3.metric("Critical / high ports", risk_counts["critical"] + risk_counts["high"])
+    critical_high = risk_counts["critical"] + risk_counts["high"]
+    row.metric("Critical / high ports", critical_high, width=METRIC_PX)
     timed_out = int(view.hosts["timed_out"].sum())
-    c4.metric("Hosts timed out", timed_out)
+    row.metric("Hosts timed out", timed_out, width=METRIC_PX)
     what = ui.escape_md(report.profile or report.source)
     st.caption(
         f"nmap {ui.escape_md(report.nmap_version or '?')} · started {ui.when(report.started_at)}"
@@ -194,8 +198,8 @@ def report_charts(hosts_df: pd.DataFrame, ports_df: pd.DataFrame) -> None:
         ("Most common open ports", severity.by_port(ports_df), "port", "hosts", None),
     )
     for i, (title, data, category, count, order) in enumerate(panels):
-        # A minimum width, so that on a narrow screen the charts wrap instead of squeezing.
-        with charts.container(key=f"chart_{i}", width="stretch"):
+        # A fixed width, so that on a narrow screen the charts wrap instead of squeezing.
+        with charts.container(key=f"chart_{i}", width=severity.CHART_PX):
             st.markdown(f"**{title}**")
             severity.bars_or_note(data, category, count, count, f"bars_{i}", order)
     with st.expander("Host × port grid (open ports, coloured by risk)", expanded=True):
@@ -349,12 +353,12 @@ def diff_tab(store: Store, store_key: str, history: list[ReportSummary], picked:
 
 def diff_summary(d: ReportDiff) -> None:
     """Counts of what changed between two reports, then a table per kind of change."""
-    m1, m2, m3, m4, m5 = st.columns(5)
-    m1.metric("New hosts", len(d.new_hosts))
-    m2.metric("Gone hosts", len(d.gone_hosts))
-    m3.metric("Opened ports", len(d.opened))
-    m4.metric("Closed ports", len(d.closed))
-    m5.metric("Changed services", len(d.changed))
+    row = st.container(horizontal=True, gap="small", key="diff_metrics")
+    row.metric("New hosts", len(d.new_hosts), width=METRIC_PX)
+    row.metric("Gone hosts", len(d.gone_hosts), width=METRIC_PX)
+    row.metric("Opened ports", len(d.opened), width=METRIC_PX)
+    row.metric("Closed ports", len(d.closed), width=METRIC_PX)
+    row.metric("Changed services", len(d.changed), width=METRIC_PX)
     if d.newly_scanned_open or d.not_rescanned:
         st.info(
             f"{len(d.newly_scanned_open)} open port(s) the earlier scan never probed, and "

@@ -27,6 +27,10 @@ TEXT_ON = {"critical": "#ffffff", "high": "#ffffff", "medium": "#1f2937", "low":
 GRID_MAX_HOSTS = 300
 GRID_MAX_PORTS = 40
 NO_OPEN_PORTS = "No open ports in this selection."
+# One chart's width in a row of charts: three across a wide screen, one a line on a narrow one.
+CHART_PX = 320
+# Bar labels in a grey that reads on the light and the dark theme alike.
+LABEL_COLOR = "#8b95a5"
 
 
 def badge_css(level: object) -> str:
@@ -63,15 +67,20 @@ def severity_bars(
     """
     sort: list[str] | str = list(order) if order is not None else "-x"
     totals = frame.groupby(category, as_index=False, observed=True, sort=False)[count].sum()
+    # Room after the longest bar for its label.
+    scale = alt.Scale(domain=[0, float(totals[count].max()) * 1.15 or 1], nice=False)
+    axis = alt.Axis(tickMinStep=1, format="d")
     y = alt.Y(f"{category}:N", sort=sort, title=None, axis=alt.Axis(labelLimit=160))
     bars = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X(f"sum({count}):Q", title=title, axis=alt.Axis(tickMinStep=1, format="d")),
+            x=alt.X(f"sum({count}):Q", title=title, axis=axis, scale=scale),
             y=y,
             color=alt.Color(
-                "level:N", scale=level_scale(), legend=alt.Legend(orient="bottom", title=None)
+                "level:N",
+                scale=level_scale(),
+                legend=alt.Legend(orient="bottom", title=None, columns=3),
             ),
             order=alt.Order("rank:Q", sort="descending"),
             tooltip=[f"{category}:N", "level:N", f"{count}:Q"],
@@ -79,11 +88,14 @@ def severity_bars(
     )
     labels = (
         alt.Chart(totals)
-        .mark_text(align="left", dx=3, fontWeight="bold")
-        .encode(x=alt.X(f"{count}:Q"), y=y, text=alt.Text(f"{count}:Q", format="d"))
+        .mark_text(align="left", dx=3, fontWeight="bold", color=LABEL_COLOR)
+        .encode(
+            x=alt.X(f"{count}:Q", axis=axis, scale=scale),
+            y=y,
+            text=alt.Text(f"{count}:Q", format="d"),
+        )
     )
-    height = 60 + 24 * max(1, frame[category].nunique())
-    chart: alt.LayerChart = (bars + labels).properties(height=height)
+    chart: alt.LayerChart = (bars + labels).properties(height=alt.Step(22))
     return chart
 
 
@@ -155,7 +167,7 @@ def heat_map(ports: pd.DataFrame, key: str) -> None:
             ),
             tooltip=["host:N", "port:N", "service:N", "level:N"],
         )
-        .properties(height=min(60 + 18 * cells["host"].nunique(), 2000))
+        .properties(height=alt.Step(22))
     )
     st.altair_chart(chart, width="stretch", key=key)
 
