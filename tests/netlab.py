@@ -56,6 +56,7 @@ class NetLab:
     sites: list[Site] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     listeners: list[subprocess.Popen[str]] = field(default_factory=list)
+    routers: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.hub = self._ns("hub")
@@ -67,7 +68,7 @@ class NetLab:
         ip("-n", name, "link", "set", "lo", "up")
         return name
 
-    def _link(self, a: str, b: str, net: str, name: str, delay_ms: int = 0) -> tuple[str, str]:
+    def _link(self, a: str, b: str, net: str, name: str) -> tuple[str, str]:
         """A veth pair between namespaces a and b on ``net`` (10.x.y.0/30); the two addresses."""
         dev_a, dev_b = f"{name}a", f"{name}b"
         ip("link", "add", dev_a, "netns", a, "type", "veth", "peer", "name", dev_b, "netns", b)
@@ -75,27 +76,65 @@ class NetLab:
         for ns, dev, addr in ((a, dev_a, addr_a), (b, dev_b, addr_b)):
             ip("-n", ns, "addr", "add", f"{addr}/30", "dev", dev)
             ip("-n", ns, "link", "set", dev, "up")
-            if delay_ms:
-                ip("-n", ns, "qdisc", "add", "dev", dev, "root", "netem", "delay", f"{delay_ms}ms")
         return addr_a, addr_b
 
-    def add_site(self, name: str, delay_ms: int = 0) -> Site:
-        """A worker namespace linked to the hub and to a host namespace of its own."""
-        n = len(self.sites) + 1
-        worker_ns = self._ns(f"w{n}")
-        host_ns = self._ns(f"h{n}")
+    def add_worker(self, role: str, n: int) -> tuple[str, str]:
+        """A worker namespace linked to the hub on 10.214.N.0/30; it and the hub's address."""
+        worker_ns = self._ns(role)
         redis_addr, _ = self._link(self.hub, worker_ns, f"10.214.{n}", f"sr{n}x{self.tag}")
-        _, host_addr = self._link(
-            worker_ns, host_ns, f"10.215.{n}", f"sh{n}x{self.tag}", delay_ms=delay_ms
-        )
-        site = Site(name, n, worker_ns, host_ns, redis_addr, host_addr, f"10.215.{n}.0/30")
+        return worker_ns, redis_addr
+
+    def add_site(self, name: str, delay_ms: int = 0) -> Site:
+        """A worker namespace linked to the hub and to a host namespace of its own.
+
+        With ``delay_ms`` the host sits behind a router namespace whose delay line adds that
+        much to every round trip (half each way), and lives at 10.217.N.2.
+        """
+        n = len(self.sites) + 1
+        worker_ns, redis_addr = self.add_worker(f"w{n}", n)
+        host_ns = self._ns(f"h{n}")
+        if not delay_ms:
+            _, host_addr = self._link(worker_ns, host_ns, f"10.215.{n}", f"sh{n}x{self.tag}")
+            site = Site(name, n, worker_ns, host_ns, redis_addr, host_addr, f"10.215.{n}.0/30")
+            self.sites.append(site)
+            return site
+        router = self._ns(f"r{n}")
+        for key in ("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter",
+                    "net.ipv4.conf.default.rp_filter"):  # fmt: skip
+            value = "1" if key.endswith("forward") else "0"
+            ip("netns", "exec", router, "sysctl", "-qw", f"{key}={value}")
+        _, router_addr = self._link(worker_ns, router, f"10.215.{n}", f"sw{n}x{self.tag}")
+        router_host, host_addr = self._link(router, host_ns, f"10.217.{n}", f"sh{n}x{self.tag}")
+        ip("-n", worker_ns, "route", "add", f"10.217.{n}.0/30", "via", router_addr)
+        ip("-n", host_ns, "route", "add", "default", "via", router_host)
+        line = subprocess.Popen(
+            ["ip", "netns", "exec", router, sys.executable, "-m", "tests.delayline",
+             "dlin", "dlout", str(delay_ms / 2)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.listeners.append(line)
+        assert line.stdout is not None
+        if line.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the delay line in {router} did not start")
+        for dev in ("dlin", "dlout"):
+            ip("-n", router, "link", "set", dev, "up")
+        # Toward the host through dlin (out of dlout later); back through dlout (out of dlin).
+        ip("-n", router, "route", "add", "default", "dev", "dlin", "table", "100")
+        ip("-n", router, "route", "add", "default", "dev", "dlout", "table", "101")
+        ip("-n", router, "rule", "add", "iif", f"sw{n}x{self.tag}b", "table", "100")
+        ip("-n", router, "rule", "add", "iif", f"sh{n}x{self.tag}a", "table", "101")
+        site = Site(name, n, worker_ns, host_ns, redis_addr, host_addr, f"10.217.{n}.0/30")
+        self.routers[n] = router
         self.sites.append(site)
         return site
 
-    def link_to(self, worker_ns: str, site: Site, delay_ms: int = 0) -> None:
-        """Link another worker namespace to ``site``'s host, which it reaches at 10.216.N.2."""
-        n = 100 + site.index
-        self._link(worker_ns, site.host_ns, f"10.216.{site.index}", f"sb{n}x{self.tag}", delay_ms)
+    def link_to(self, worker_ns: str, site: Site) -> None:
+        """Give another worker namespace the same delayed path to ``site``'s host."""
+        n, router = site.index, self.routers[site.index]
+        dev = f"sb{n}x{self.tag}"
+        _, router_addr = self._link(worker_ns, router, f"10.216.{n}", dev)
+        ip("-n", worker_ns, "route", "add", f"10.217.{n}.0/30", "via", router_addr)
+        ip("-n", router, "rule", "add", "iif", f"{dev}b", "table", "100")
 
     def listen(self, ns: str, addr: str, *ports: int) -> None:
         """Real listeners on ``addr`` inside ``ns`` until the lab closes."""
