@@ -11,12 +11,15 @@ import pytest
 
 from scanner.importer import import_bytes
 from store.sqlite import SQLiteStore
+from tests import compare_support
 from tests.browser import chromium_page, streamlit_server
 from tests.test_compare_scores import COMP
 
 pytestmark = pytest.mark.browser
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# The store is a SQLite file; Ollama is absent (the pages say so and go on).
+OFFLINE = {"SCANSCRIBE_STORE": "sqlite", "OLLAMA_HOST": "http://127.0.0.1:9"}
 WIDTHS = (800, 1440)
 # Narrowest width at which a filter or an answer column is still readable.
 MIN_FILTER_PX = 150
@@ -42,7 +45,7 @@ def overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
 
 
 def check_layout(page: Any, selector: str, min_width: float, what: str) -> list[dict[str, Any]]:
-    """No sideways scrolling; the ``selector`` boxes neither overlap nor fall under ``min_width``."""
+    """No sideways scrolling; ``selector`` boxes neither overlap nor fall under ``min_width``."""
     got = page.evaluate(MEASURE, selector)
     width = page.viewport_size["width"]
     assert got["overflow"] <= 0, f"{what} at {width} px scrolls sideways by {got['overflow']} px"
@@ -76,16 +79,11 @@ def test_pages_fit_at_800_and_1440_px(tmp_path: Path, artifacts: Path) -> None:
     store = SQLiteStore(db)
     import_bytes(store, (FIXTURES / "netns_before.xml").read_bytes(), filename="before.xml")
     after = import_bytes(store, (FIXTURES / "netns_after.xml").read_bytes(), filename="after.xml")
-    store.save_report(__import__("tests.compare_support", fromlist=["report"]).report())
+    store.save_report(compare_support.report())
     store.save_comparison(COMP)
     store.close()
-    env = {
-        "SCANSCRIBE_DB": str(db),
-        "SCANSCRIBE_STORE": "sqlite",
-        "OLLAMA_HOST": "http://127.0.0.1:9",
-    }
     with (
-        streamlit_server(env, artifacts / "narrow-streamlit.log") as url,
+        streamlit_server({**OFFLINE, "SCANSCRIBE_DB": str(db)}, artifacts / "narrow.log") as url,
         chromium_page(viewport=(WIDTHS[0], 1000)) as page,
     ):
         for width in WIDTHS:
