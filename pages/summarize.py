@@ -41,13 +41,14 @@ if asked and ss.get("sum_url_summary") != asked:
             ss.update(sum_base=wanted.base_report_id, sum_base_for=wanted.report_id)
 
 # -- what to summarize, with which model, for whom -------------------------------------------------
+# The pickers span the page: a report's label ends with its id, which must stay in view.
+mode, report_id, _ = ui.pick_report_or_diff(
+    svc.store, reports, "sum", "Changes since an earlier report"
+)
 left, right = st.columns(2)
 with left:
-    mode, report_id, _ = ui.pick_report_or_diff(
-        svc.store, reports, "sum", "Changes since an earlier report"
-    )
-with right:
     models = summary.model_select(svc.llm)
+with right:
     st.radio(
         "Audience",
         AUDIENCES,

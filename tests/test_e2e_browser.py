@@ -108,7 +108,11 @@ def _run_scan(page: Any, ports: str, profile: str, shots: Path, name: str) -> li
             value = bar.get_attribute("aria-valuenow")
             if value is not None:
                 seen.append(int(float(value)))
-        if page.get_by_text("Done: 100 %").count() >= 1:
+        # Earlier results are read from the store and stay listed: wait for this job to end.
+        if (
+            page.get_by_text("No scan is running.").count()
+            and page.get_by_text("Done: 100 %").count()
+        ):
             break
         page.wait_for_timeout(200)
     page.get_by_text("Done: 100 %").first.wait_for(timeout=5_000)

@@ -331,11 +331,11 @@ def diff_tab(store: Store, store_key: str, history: list[ReportSummary], picked:
         st.session_state["diff_for"] = picked
         st.session_state["diff_new"] = picked
         st.session_state["diff_old"] = default_old
-    d1, d2 = st.columns(2)
-    old_id = d1.selectbox(
+    # One above the other, full width: a report's label ends with its id, which must show.
+    old_id = st.selectbox(
         "Older report", all_ids, key="diff_old", format_func=lambda i: ui.report_label(by_id[i])
     )
-    new_id = d2.selectbox(
+    new_id = st.selectbox(
         "Newer report", all_ids, key="diff_new", format_func=lambda i: ui.report_label(by_id[i])
     )
     if base is None:
