@@ -7,6 +7,7 @@ bound to loopback, sharing the test's SQLite file. Each site's scope is its own 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -41,6 +42,7 @@ from workers.errors import BrokerUnavailable, NoWorker
 from workers.ledger import Entry, Ledger, reap
 from workers.routing import choose_site
 from workers.settings import load_broker, parse_broker
+from workers.worker import refusal
 
 ALPHA, BETA = "127.0.1.0/24", "127.0.2.0/24"
 
@@ -247,8 +249,10 @@ def test_heartbeats_in_the_store_and_on_system_status(
 ) -> None:
     alpha = _site()
     worker = fleet.start(alpha, ALPHA)
-    beat = fleet.beat_of(worker.pid)
-    assert beat is not None
+    beat = wait_for(
+        lambda: (b := fleet.beat_of(worker.pid)) and b.nmap_version != "checking" and b, timeout=15
+    )
+    assert isinstance(beat, Heartbeat)
     assert beat.site == alpha and beat.scope == (ALPHA,)
     assert beat.nmap_version.split(".")[0].isdigit()
     assert beat.root == (os.geteuid() == 0) and beat.running == 0
@@ -529,3 +533,31 @@ def test_the_workers_package_never_imports_streamlit() -> None:
         "sys.exit('streamlit' in sys.modules)"
     )
     assert subprocess.run([PYTHON, "-c", code], cwd=ROOT, timeout=60).returncode == 0
+
+
+def test_a_queued_message_is_json_with_ids_and_validated_values_never_an_argv(
+    dashboard: BrokerRunner, redis_server: RedisServer, db_path: Path
+) -> None:
+    site = _site()
+    # A live heartbeat, with no worker behind it: the message stays in the queue to be read.
+    SQLiteBoard(db_path).beat(_beat(site, "127.0.0.0/8"))
+    job = dashboard.submit("localhost", "standard", "22,80-81")
+    [raw] = redis_server.client().lrange(queue_for(site), 0, -1)
+    message = json.loads(raw)
+    assert message["content-type"] == "application/json"
+    args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert args == []
+    assert kwargs == {
+        "job_id": job.id,
+        "addresses": ["127.0.0.1"],  # the name was resolved and checked before queueing
+        "profile": "standard",
+        "ports": "22,80-81",
+        "attempt": 1,
+    }
+    assert "nmap" not in raw.decode() and "--" not in json.dumps(kwargs)
+    # A worker refuses any other shape before it looks at the job.
+    assert refusal(dict(kwargs, argv=["nmap", "-iL", "/etc/passwd"]), 16) is not None
+    assert refusal(dict(kwargs, profile="custom"), 16) is not None
+    assert refusal(dict(kwargs, addresses=["-iL /etc/passwd"]), 16) is not None
+    assert refusal(dict(kwargs, ports="22 --script=x"), 16) is not None
+    assert refusal(kwargs, 16) is None

@@ -207,12 +207,18 @@ def heartbeat(ctx: WorkerContext, nmap_version: str, root: bool) -> Heartbeat:
 
 
 def _beat_forever(ctx: WorkerContext, stop: threading.Event) -> None:
-    info = find_nmap()
-    version = info.version if info else "not installed"
+    # nmap --version is asked beside the beats: a slow answer must not delay the first one.
+    version = ["checking"]
+
+    def ask() -> None:
+        info = find_nmap()
+        version[0] = info.version if info else "not installed"
+
+    threading.Thread(target=ask, daemon=True).start()
     root = is_root()
     while True:
         try:
-            ctx.board.beat(heartbeat(ctx, version, root))
+            ctx.board.beat(heartbeat(ctx, version[0], root))
         except StoreError as exc:
             log.warning("heartbeat not saved: %s", exc)
         if stop.wait(BEAT_EVERY_S):
