@@ -23,7 +23,9 @@ from widgets.scan_jobs import bar_value, progress_line
 PAGES = ROOT / "pages"
 
 
-def _report(rid: str, started: float, targets: tuple[str, ...] = ("10.0.0.0/29",), **kw: object):
+def _report(
+    rid: str, started: float, targets: tuple[str, ...] = ("10.0.0.0/29",), **kw: object
+) -> Report:
     port = Port(22, "tcp", "open", service="ssh")
     return Report(
         id=rid,
