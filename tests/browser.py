@@ -28,6 +28,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def offline_env(db: Path) -> dict[str, str]:
+    """The dashboard on the SQLite file ``db`` with no Ollama (the pages say so and go on)."""
+    return {
+        "SCANSCRIBE_DB": str(db),
+        "SCANSCRIBE_STORE": "sqlite",
+        "OLLAMA_HOST": "http://127.0.0.1:9",
+    }
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

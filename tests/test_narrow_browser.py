@@ -12,14 +12,12 @@ import pytest
 from scanner.importer import import_bytes
 from store.sqlite import SQLiteStore
 from tests import compare_support
-from tests.browser import chromium_page, streamlit_server
+from tests.browser import chromium_page, offline_env, streamlit_server
 from tests.test_compare_scores import COMP
 
 pytestmark = pytest.mark.browser
 
 FIXTURES = Path(__file__).parent / "fixtures"
-# The store is a SQLite file; Ollama is absent (the pages say so and go on).
-OFFLINE = {"SCANSCRIBE_STORE": "sqlite", "OLLAMA_HOST": "http://127.0.0.1:9"}
 WIDTHS = (800, 1440)
 # Narrowest width at which a filter or an answer column is still readable.
 MIN_FILTER_PX = 150
@@ -83,7 +81,7 @@ def test_pages_fit_at_800_and_1440_px(tmp_path: Path, artifacts: Path) -> None:
     store.save_comparison(COMP)
     store.close()
     with (
-        streamlit_server({**OFFLINE, "SCANSCRIBE_DB": str(db)}, artifacts / "narrow.log") as url,
+        streamlit_server(offline_env(db), artifacts / "narrow-streamlit.log") as url,
         chromium_page(viewport=(WIDTHS[0], 1000)) as page,
     ):
         for width in WIDTHS:

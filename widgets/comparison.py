@@ -54,7 +54,7 @@ STATUS_NOTES = {
 # An answer column's width by how many there are: side by side on a wide screen; on a narrow
 # one they wrap to a line each instead of shrinking to a few words a line.
 ANSWER_PX = {1: 880, 2: 440, 3: 300}
-CHART_PX = 320
+CHART_PX = 300
 FORM_PX = 460
 
 

@@ -28,7 +28,7 @@ GRID_MAX_HOSTS = 300
 GRID_MAX_PORTS = 40
 NO_OPEN_PORTS = "No open ports in this selection."
 # One chart's width in a row of charts: three across a wide screen, one a line on a narrow one.
-CHART_PX = 320
+CHART_PX = 300
 # Bar labels in a grey that reads on the light and the dark theme alike.
 LABEL_COLOR = "#8b95a5"
 
@@ -153,15 +153,26 @@ def heat_map(ports: pd.DataFrame, key: str) -> None:
         st.caption(f"The {GRID_MAX_PORTS} most common of {len(common)} open ports are shown.")
     cells = cells[cells["port"].isin(kept)]
     port_order = sorted(kept, key=lambda p: (p.split("/")[1], int(p.split("/")[0])))
-    host_order = (
-        cells.groupby("host")["rank"].max().sort_values(ascending=False, kind="stable").index
-    )
+    # Worst hosts on top; within a level, in the scan's own order (10.0.0.9 before 10.0.0.10).
+    host_order = cells.sort_values("rank", ascending=False, kind="stable")["host"].drop_duplicates()
     chart = (
         alt.Chart(cells)
-        .mark_rect(stroke="white", strokeWidth=1)
+        .mark_rect(cornerRadius=2)
         .encode(
-            x=alt.X("port:N", sort=port_order, title=None, axis=alt.Axis(labelAngle=-45)),
-            y=alt.Y("host:N", sort=list(host_order), title=None, axis=alt.Axis(labelLimit=160)),
+            x=alt.X(
+                "port:N",
+                sort=port_order,
+                title=None,
+                axis=alt.Axis(labelAngle=-45),
+                scale=alt.Scale(paddingInner=0.1),
+            ),
+            y=alt.Y(
+                "host:N",
+                sort=list(host_order),
+                title=None,
+                axis=alt.Axis(labelLimit=160),
+                scale=alt.Scale(paddingInner=0.1),
+            ),
             color=alt.Color(
                 "level:N", scale=level_scale(), legend=alt.Legend(orient="bottom", title=None)
             ),
