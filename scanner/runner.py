@@ -133,6 +133,15 @@ def job_nmap_alive(job: Job) -> bool:
     return started is None or started <= launched + 5.0
 
 
+def record_cancel(store: Store, job: Job, now: float) -> Job:
+    """Save ``job`` as cancelled; whichever runner owns it reads that and stops its nmap."""
+    job = replace(
+        job, status="cancelled", finished_at=now, eta_s=None, error="Cancelled; nmap was stopped."
+    )
+    store.save_job(job)
+    return job
+
+
 def kill_group(pgid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
     """SIGTERM a process group, then SIGKILL whatever is left after a short grace period."""
     try:
@@ -422,14 +431,7 @@ class LocalRunner:
             return job
         # Record the cancel first: the owning process reads it when its nmap dies (or at its next
         # progress update) and keeps it instead of calling the job failed.
-        job = replace(
-            job,
-            status="cancelled",
-            finished_at=self._clock(),
-            eta_s=None,
-            error="Cancelled; nmap was stopped.",
-        )
-        self.store.save_job(job)
+        job = record_cancel(self.store, job, self._clock())
         # Another machine's nmap is stopped by its own runner when it reads the cancel.
         mine = self.store.host.same_boot(job.runner_machine, job.runner_boot)
         if mine and job.pgid and job_nmap_alive(job):

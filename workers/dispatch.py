@@ -21,6 +21,7 @@ from kombu.exceptions import OperationalError
 
 from config import Config
 from scanner.profiles import get_profile
+from scanner.runner import record_cancel
 from scanner.targets import MAX_PORTS, Resolver, parse_ports, resolve_targets
 from store.base import Store, StoreError
 from store.records import JOB_ACTIVE, Job, new_id
@@ -147,14 +148,7 @@ class BrokerRunner:
         job = self.store.get_job(job_id)
         if job.status not in JOB_ACTIVE:
             return job
-        job = replace(
-            job,
-            status="cancelled",
-            finished_at=self._clock(),
-            eta_s=None,
-            error="Cancelled; nmap was stopped.",
-        )
-        self.store.save_job(job)
+        job = record_cancel(self.store, job, self._clock())
         entry = self.ledger.entry(job_id)
         task_id = entry.task_id if entry else f"{job_id}.{job.attempt}"
         try:
