@@ -24,10 +24,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import config
+from auth.policy import Identity
 from config import ConfigError
+from monitor.scheduler import Scheduler
+from monitor.schedules import ScheduleSpec, create_schedule
+from monitor.settings import MonitorSettings
+from monitor.storage import SQLiteMonitorStore
 from scanner.errors import TargetRefused
 from scanner.runner import LocalRunner
-from services import Services
+from services import Services, build
 from store.records import Job, new_id
 from store.sqlite import SQLiteStore
 from tests.fixtures_firestore import Emulator, firestore_env, open_firestore
@@ -561,3 +566,37 @@ def test_a_queued_message_is_json_with_ids_and_validated_values_never_an_argv(
     assert refusal(dict(kwargs, addresses=["-iL /etc/passwd"]), 16) is not None
     assert refusal(dict(kwargs, ports="22 --script=x"), 16) is not None
     assert refusal(kwargs, 16) is None
+
+
+def test_a_scheduled_scan_runs_on_the_worker_of_its_site(
+    fleet: Fleet, redis_server: RedisServer, test_config: config.Config,
+    listeners: Callable[[str], int], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    alpha = _site()
+    worker = fleet.start(alpha, ALPHA)
+    port = listeners("127.0.1.4")
+    monkeypatch.setenv("SCANSCRIBE_BROKER", redis_server.url)
+    svc = build(test_config)
+    mstore = SQLiteMonitorStore(test_config.db_path)
+    settings = MonitorSettings(min_interval_s=1.0)
+    spec = ScheduleSpec(name="nightly", targets="127.0.1.4", profile="quick", ports=str(port),
+                        every="5m")  # fmt: skip
+    now = time.time()
+    create_schedule(mstore, spec, test_config, settings, gate=svc.gate,
+                    who=Identity.local("ana"), clock=lambda: now)  # fmt: skip
+    scheduler = Scheduler(svc, mstore, settings, channels={}, clock=lambda: now + 1)
+    try:
+        assert isinstance(svc.runner, BrokerRunner)
+        [run] = scheduler.tick()
+        assert scheduler.wait_idle(60)
+    finally:
+        scheduler.stop()
+        svc.close()
+        mstore.close()
+    runs, jobs = SQLiteMonitorStore(test_config.db_path), SQLiteStore(test_config.db_path)
+    try:
+        job = jobs.get_job(runs.get_run(run.id).job_id or "")
+    finally:
+        runs.close()
+        jobs.close()
+    assert (job.status, job.site, job.runner_pid) == ("done", alpha, worker.pid)
