@@ -24,6 +24,7 @@ SCRIPT = ROOT / "scripts" / "real-model"
 CORPUS = ROOT.parent / "shared" / "corpus" / "real-nmap" / "real"
 MODEL = "gemma3:270m"
 ALT = "gemma3:270m-alt"
+FINDINGS = "gemma3:270m-findings"  # its template opens the answer with "Findings, host by host"
 # Tokens per answer when a request names no num_predict: enough to stream in many pieces and to
 # be stopped part-way, few enough to keep the suite quick.
 NUM_PREDICT = 48
@@ -37,6 +38,7 @@ class RealModel:
     url: str
     model: str = MODEL
     alt: str = ALT
+    findings: str = FINDINGS
     num_predict: int = NUM_PREDICT
 
 

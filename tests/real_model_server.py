@@ -16,10 +16,14 @@ Where it differs from Ollama, on purpose:
 - ``num_predict`` defaults to the server's ``--num-predict`` (like a Modelfile ``PARAMETER``);
   a request's options override it.
 
-Two model names share the weights: ``gemma3:270m`` and ``gemma3:270m-alt``, which samples with
-the request's seed plus one, so a comparison of the two gets two different answers. Each name has
-its own llama.cpp context; requests to the same name wait their turn, as with Ollama's default of
-one parallel request.
+Three model names share the weights: ``gemma3:270m``; ``gemma3:270m-alt``, which samples with
+the request's seed plus one, so a comparison of the two gets two different answers; and
+``gemma3:270m-findings``, whose template opens the model's turn with "Findings, host by host:"
+and "host " (as an Ollama Modelfile TEMPLATE may), so that the base model, which otherwise mostly
+echoes its instructions, writes about hosts, ports and CVEs, true or invented, for the fact check.
+The answer is only what the model writes after that opening. Each name has its own llama.cpp
+context; requests to the same name wait their turn, as with Ollama's default of one parallel
+request.
 
 Run it with ``scripts/real-model PORT`` (or ``python -m tests.real_model_server --port PORT``).
 Never imported by the product.
@@ -48,7 +52,14 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_FILE = ROOT / ".real-model" / "gemma-3-270m-q4_k_m.gguf"
 MODEL = "gemma3:270m"
 ALT = "gemma3:270m-alt"
-SEED_OFFSET = {MODEL: 0, ALT: 1}
+FINDINGS = "gemma3:270m-findings"
+# Per model name: an offset added to the request's seed, and text the template puts at the start
+# of the model's turn (as an Ollama Modelfile TEMPLATE may); the answer continues it.
+CARDS: dict[str, tuple[int, str]] = {
+    MODEL: (0, ""),
+    ALT: (1, ""),
+    FINDINGS: (0, "Findings, host by host:\n\nhost "),
+}
 DEFAULT_NUM_CTX = 4096  # Ollama's default when a request names none
 DEFAULT_NUM_PREDICT = 128
 VERSION = f"0.0.0 (llama.cpp via llama-cpp-python {llama_cpp.__version__}; test adapter)"
@@ -173,6 +184,9 @@ class Loaded:
             tokens += llm.tokenize(turn["content"].encode(), False, False)
             tokens += llm.tokenize(b"<end_of_turn>\n", False, True)
         tokens += llm.tokenize(b"<start_of_turn>model\n", False, True)
+        lead = CARDS[self.name][1]
+        if lead:
+            tokens += llm.tokenize(lead.encode(), False, False)
         return tokens
 
     def generate(
@@ -195,7 +209,7 @@ class Loaded:
         self, llm: llama_cpp.Llama, tokens: list[int], opts: Options, outcome: Outcome
     ) -> Generator[str, None, None]:
         seed = opts.seed if opts.seed >= 0 else int.from_bytes(os.urandom(4), "little")
-        llm.set_seed((seed + SEED_OFFSET.get(self.name, 0)) & 0xFFFFFFFF)
+        llm.set_seed((seed + CARDS[self.name][0]) & 0xFFFFFFFF)
         llm.reset()  # no prompt cache: every request evaluates its whole prompt
         llama_cpp.llama_perf_context_reset(llm.ctx)
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
@@ -285,7 +299,7 @@ class RealModelServer:
     ) -> None:
         self.path = path
         self.num_predict = num_predict
-        self.models = {name: Loaded(name, path, threads) for name in (MODEL, ALT)}
+        self.models = {name: Loaded(name, path, threads) for name in CARDS}
         meta = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False).metadata
         self.context_length = int(meta.get("gemma3.context_length", 32768))
         self.size = path.stat().st_size
@@ -317,7 +331,8 @@ class RealModelServer:
         return {
             "modelfile": f"# test adapter over llama.cpp, not Ollama\nFROM {self.path}\n",
             "parameters": f'num_predict {self.num_predict}\nstop "<end_of_turn>"',
-            "template": "<start_of_turn>user\n{{ .Prompt }}<end_of_turn>\n<start_of_turn>model\n",
+            "template": "<start_of_turn>user\n{{ .Prompt }}<end_of_turn>\n<start_of_turn>model\n"
+            + CARDS[name][1],
             "details": self.details(),
             "model_info": {
                 "general.architecture": "gemma3",
@@ -591,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     owner = RealModelServer(model_path(), args.num_predict, max(1, args.threads))
     server = owner.serve(args.port, args.host)
     port = server.server_address[1]
-    print(f"listening on http://{args.host}:{port} models {MODEL}, {ALT}", flush=True)
+    print(f"listening on http://{args.host}:{port} models {', '.join(CARDS)}", flush=True)
     try:
         server.serve_forever(poll_interval=0.1)
     except KeyboardInterrupt:
