@@ -220,8 +220,9 @@ def _reap_one(ledger: Ledger, store: Store, send: Send, who: str, job_id: str) -
             status="failed",
             finished_at=time.time(),
             eta_s=None,
-            error=f"The scan was tried {entry.max_attempts} times at site {entry.site!r}; each "
-            f"time its worker stopped answering (last: {runner}). Check the site's workers.",
+            error=f"The scan was tried {entry.max_attempts} times at site {entry.site!r} and "
+            f"never finished: its worker stopped renewing the job's lease each time (last: "
+            f"{runner}). Check that worker's log and the site's machines.",
         )
         store.save_job(job)
         ledger.forget(job_id)

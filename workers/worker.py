@@ -24,7 +24,7 @@ from celery.concurrency.thread import TaskPool
 from celery.worker import state as worker_state
 
 from config import Config
-from scanner.errors import ScanError
+from scanner.errors import ScanError, TargetRefused
 from scanner.nmapbin import find_nmap, is_root
 from scanner.profiles import PROFILES
 from scanner.runner import LocalRunner
@@ -122,11 +122,12 @@ def run_scan(**kwargs: Any) -> str:
         try:
             job = ctx.runner.adopt(job, " ".join(kwargs["addresses"]))
         except ScanError as exc:
+            what = "Refused by" if isinstance(exc, TargetRefused) else "Not run by"
             job = replace(
                 job,
                 status="failed",
                 finished_at=time.time(),
-                error=f"Refused by the worker at site {ctx.site!r}: {exc}",
+                error=f"{what} the worker at site {ctx.site!r}: {exc}",
             )
             ctx.store.save_job(job)
             log.warning("job %s refused here: %s", job_id, exc)
