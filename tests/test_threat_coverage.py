@@ -165,6 +165,14 @@ THREAT_TESTS: dict[int, list[str]] = {
         "test_monitor_alerts.py::test_an_smtp_password_is_never_sent_without_tls",
         "test_monitor_pages.py::test_an_alert_with_hostile_scan_text_renders_inert_and_can_be_marked_read",
     ],
+    30: [
+        "test_workers.py::test_celery_app_accepts_json_and_nothing_else",
+        "test_workers.py::test_a_pickled_task_is_refused_and_runs_nothing",
+        "test_workers.py::test_a_queued_message_is_json_with_ids_and_validated_values_never_an_argv",
+        "test_workers.py::test_broker_url_needs_a_password_and_is_never_shown_with_it",
+        "test_workers.py::test_a_worker_refuses_a_forged_task_outside_its_own_scope",
+        "test_workers.py::test_sites_in_their_own_namespaces_scan_only_their_own_hosts",
+    ],
     31: [
         "test_pdf_report.py::test_urls_and_markup_in_a_report_never_make_the_pdf_fetch_anything",
         "test_pdf_report.py::test_the_pdf_has_a_cover_the_checked_summary_findings_and_an_appendix",
