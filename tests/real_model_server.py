@@ -380,13 +380,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the tests read the API, not the log."""
 
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+    def _send(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        self._send(status, "application/json", json.dumps(body).encode())
 
     def do_HEAD(self) -> None:
         """HEAD / answers like GET /."""
@@ -399,11 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server_owner
         if self.path == "/":
             data = b"Ollama API served by a test adapter over llama.cpp (not Ollama)"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send(200, "text/plain", data)
         elif self.path == "/api/version":
             self._json(200, {"version": VERSION})
         elif self.path == "/api/tags":

@@ -17,6 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
+from store.records import Summary
 from store.sqlite import SQLiteStore
 from tests.fixtures_real_model import CORPUS, RealModel
 
@@ -46,13 +47,16 @@ def _cli(args: list[str], env: dict[str, str], module: str = "llm") -> dict[str,
         timeout=240,
     )
     assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout)
     return result
 
 
-def _summarize(report_id: str, model: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    """``python -m llm summarize`` with JSON output, as a running child process."""
-    return subprocess.Popen(
+def _summarize(
+    report_id: str, model: str, env: dict[str, str], *, stop: bool = False
+) -> tuple[str, int, dict[str, Any]]:
+    """Run ``python -m llm summarize --format json``; with ``stop``, interrupt it (SIGINT, the
+    command line's Stop) once the answer has begun. Returns stdout, the exit code, the object."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "llm", "summarize", report_id, "--model", model, "--format", "json"],
         cwd=ROOT,
         env=env,
@@ -60,22 +64,34 @@ def _summarize(report_id: str, model: str, env: dict[str, str]) -> subprocess.Po
         stderr=subprocess.PIPE,
         text=True,
     )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.read(1)
+        assert first and proc.poll() is None, "text arrived only at the end"
+        if stop:
+            proc.send_signal(signal.SIGINT)
+        rest = proc.stdout.read()
+        code = proc.wait(120)
+    finally:
+        proc.kill()
+        _, err = proc.communicate()
+    assert rest.strip(), err
+    return first + rest, code, json.loads(rest.strip().splitlines()[-1])
+
+
+def _saved(db_path: Path, summary_id: str) -> Summary:
+    store = SQLiteStore(db_path)
+    try:
+        return store.get_summary(summary_id)
+    finally:
+        store.close()
 
 
 @pytest.fixture
 def imported(db_path: Path, real_model: RealModel) -> tuple[str, dict[str, str]]:
     """A real nmap report imported through the command line; its id and the CLI environment."""
     env = _env(db_path, real_model)
-    out = subprocess.run(
-        [sys.executable, "-m", "scanner", "import", str(REPORT_XML), "--format", "json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    (row,) = json.loads(out.stdout)["imported"]
+    (row,) = _cli(["import", str(REPORT_XML), "--format", "json"], env, "scanner")["imported"]
     return str(row["id"]), env
 
 
@@ -98,26 +114,12 @@ def test_summarize_command_streams_a_real_summary_with_real_metrics(
     imported: tuple[str, dict[str, str]], real_model: RealModel, db_path: Path
 ) -> None:
     report_id, env = imported
-    proc = _summarize(report_id, real_model.model, env)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.read(1)
-        assert first and proc.poll() is None, "text arrived only at the end"
-        rest = proc.stdout.read()
-        assert proc.wait(120) == 0, proc.stderr.read() if proc.stderr else ""
-    finally:
-        proc.kill()
-        proc.communicate()
-    obj = json.loads(rest.strip().splitlines()[-1])
-    assert obj["status"] == "complete" and obj["model"] == real_model.model
-    assert (first + rest).startswith(obj["text"]) and obj["text"].strip()
+    out, code, obj = _summarize(report_id, real_model.model, env)
+    assert code == 0 and obj["status"] == "complete" and obj["model"] == real_model.model
+    assert out.startswith(obj["text"]) and obj["text"].strip()
     assert obj["metrics"]["done_reason"] in ("stop", "length")
     assert_real_metrics(obj["metrics"], real_model.num_predict)
-    store = SQLiteStore(db_path)
-    try:
-        saved = store.get_summary(obj["id"])
-    finally:
-        store.close()
+    saved = _saved(db_path, obj["id"])
     assert saved.text == obj["text"] and saved.status == "complete"
     assert saved.fact_check["checked"] == len(saved.fact_check["supported"]) + len(
         saved.fact_check["unsupported"]
@@ -128,28 +130,13 @@ def test_stop_mid_generation_keeps_the_partial_text(
     imported: tuple[str, dict[str, str]], real_model: RealModel, db_path: Path
 ) -> None:
     report_id, env = imported
-    proc = _summarize(report_id, real_model.model, env)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.read(1)  # the model has started answering
-        assert first and proc.poll() is None
-        proc.send_signal(signal.SIGINT)  # the command line's Stop
-        rest = proc.stdout.read()
-        assert proc.wait(60) == 130
-    finally:
-        proc.kill()
-        proc.communicate()
-    obj = json.loads(rest.strip().splitlines()[-1])
-    assert obj["status"] == "stopped"
-    assert obj["text"] and (first + rest).startswith(obj["text"])
+    out, code, obj = _summarize(report_id, real_model.model, env, stop=True)
+    assert code == 130 and obj["status"] == "stopped"
+    assert obj["text"] and out.startswith(obj["text"])
     # Stopped before the model finished: no final statistics, fewer tokens than a full answer.
     assert obj["metrics"]["output_tokens"] is None and obj["metrics"]["done_reason"] == ""
     assert obj["metrics"]["chunks"] < real_model.num_predict
-    store = SQLiteStore(db_path)
-    try:
-        saved = store.get_summary(obj["id"])
-    finally:
-        store.close()
+    saved = _saved(db_path, obj["id"])
     assert saved.status == "stopped" and saved.text == obj["text"]
 
 
