@@ -21,6 +21,8 @@ from store.records import Summary
 from store.sqlite import SQLiteStore
 from tests.fixtures_real_model import CORPUS, RealModel
 
+pytestmark = pytest.mark.real_model
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_XML = CORPUS / "nickdkelly_homesec__nmap_scan.xml"  # 4 hosts, 12 open ports
 

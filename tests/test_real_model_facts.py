@@ -27,7 +27,8 @@ from scanner.models import Host, Port, Report
 from services import Services, build
 from tests.fixtures_real_model import CORPUS, RealModel
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.real_model
+
 # Real scans with several hosts up and open ports.
 MULTI_HOST = (
     "KristovZander_Task1-nmap__scan.xml",  # 5 hosts up, 11 open ports

@@ -15,6 +15,8 @@ from llm.client import Chunk, OllamaGateway, ServerStats
 from llm.errors import LLMError, ModelMissing
 from tests.fixtures_real_model import RealModel
 
+pytestmark = pytest.mark.real_model
+
 ASK = [{"role": "user", "content": "Name three colours."}]
 
 
