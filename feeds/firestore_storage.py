@@ -60,7 +60,7 @@ class FirestoreFeedStore:
 
         try:
             yield
-        except gexc.GoogleAPICallError as exc:
+        except gexc.GoogleAPIError as exc:  # RetryError is one too, not a call error
             raise StoreUnavailable(
                 f"Firestore could not {what} ({type(exc).__name__}). Check the network and the "
                 "credentials; import the file again to complete it."

@@ -10,6 +10,7 @@ Every call has the configured deadline; failures become StoreUnavailable.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 from config import Config
 from monitor.models import Alert, Delivery, Run, Schedule, from_dict, to_dict
 from store.base import NotFound, StoreUnavailable
-from store.firestore import firebase_app
+from store.firestore import OFFLINE_BACKOFF_S, call_with_deadline, firebase_app, short_retry
 
 T = TypeVar("T")
 SCHEDULES, RUNS, ALERTS, DELIVERIES = (
@@ -55,6 +56,7 @@ class FirestoreMonitorStore:
     def __init__(self, make_client: Callable[[], Any], timeout_s: float = 10.0) -> None:
         self._client = make_client()
         self.timeout_s = timeout_s
+        self._down_until = 0.0
 
     @classmethod
     def from_config(cls, cfg: Config) -> FirestoreMonitorStore:
@@ -80,7 +82,7 @@ class FirestoreMonitorStore:
 
         try:
             yield
-        except gexc.GoogleAPICallError as exc:
+        except gexc.GoogleAPIError as exc:  # RetryError is one too, not a call error
             raise StoreUnavailable(
                 f"Firestore could not {what} ({type(exc).__name__}). Check the network and "
                 "the credentials; nothing was half-written."
@@ -89,17 +91,31 @@ class FirestoreMonitorStore:
     def _col(self, name: str) -> Any:
         return self._client.collection(name)
 
+    def _read(self, rpc: Callable[..., T], what: str) -> T:
+        """A read with a hard deadline; after a failure, reads fail at once for a while, so a
+        page that asks on every run does not wait out a timeout each time."""
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailable(
+                f"Firestore could not {what}: it did not answer a moment ago; trying again soon."
+            )
+        opts = {"retry": short_retry(min(3.0, self.timeout_s)), "timeout": self.timeout_s}
+        try:
+            with self._translate(what):
+                return call_with_deadline(lambda: rpc(**opts), self.timeout_s + 1.0)
+        except StoreUnavailable:
+            self._down_until = time.monotonic() + OFFLINE_BACKOFF_S
+            raise
+
     def _get(self, coll: str, doc_id: str, what: str) -> dict[str, Any]:
-        with self._translate(f"read a {what}"):
-            snap = self._col(coll).document(doc_id).get(timeout=self.timeout_s)
+        ref = self._col(coll).document(doc_id)
+        snap = self._read(lambda **o: ref.get(**o), f"read a {what}")
         if not snap.exists:
             raise NotFound(f"No {what} with id {doc_id!r}.")
         data: dict[str, Any] = snap.to_dict()
         return data
 
     def _query(self, query: Any, what: str) -> list[dict[str, Any]]:
-        with self._translate(f"list {what}"):
-            return [s.to_dict() for s in query.stream(timeout=self.timeout_s)]
+        return self._read(lambda **o: [s.to_dict() for s in query.stream(**o)], f"list {what}")
 
     def _set(self, coll: str, rec: Schedule | Run | Alert | Delivery, what: str) -> None:
         with self._translate(f"save a {what}"):

@@ -327,21 +327,7 @@ class FirestoreStore:
             return self._client_obj
 
     def _retry(self) -> Any:
-        from google.api_core import exceptions as gexc
-        from google.api_core.retry import Retry, if_exception_type
-
-        return Retry(
-            predicate=if_exception_type(
-                gexc.ServiceUnavailable,
-                gexc.InternalServerError,
-                gexc.TooManyRequests,
-                gexc.DeadlineExceeded,
-            ),
-            initial=0.1,
-            maximum=1.0,
-            multiplier=2.0,
-            timeout=min(RETRY_DEADLINE_S, self.timeout_s),
-        )
+        return short_retry(min(RETRY_DEADLINE_S, self.timeout_s))
 
     def _opts(self) -> dict[str, Any]:
         return {"retry": self._retry(), "timeout": self.timeout_s}
@@ -354,30 +340,14 @@ class FirestoreStore:
         (every write) kept their deadline, so they run directly. Here the caller gives up after
         the timeout, and closing the client cancels the stuck call.
         """
-        from google.api_core import exceptions as gexc
-
-        outcome: list[tuple[bool, Any]] = []
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                outcome.append((True, rpc()))
-            except BaseException as exc:  # handed to the caller's thread below
-                outcome.append((False, exc))
-            finally:
-                done.set()
-
-        threading.Thread(target=run, name="firestore-call", daemon=True).start()
         wait_s = (limit if limit is not None else self.timeout_s) + 1.0
-        if not done.wait(wait_s):
+        try:
+            return call_with_deadline(rpc, wait_s)
+        except gexc_deadline() as exc:
             with self._state_lock:
                 stuck, self._client_obj = self._client_obj, None
             _close_client(stuck)
-            raise gexc.DeadlineExceeded(f"no answer within {wait_s:g} s")  # type: ignore[no-untyped-call]
-        ok, value = outcome[0]
-        if ok:
-            return value  # type: ignore[no-any-return]
-        raise value
+            raise exc
 
     def _get_doc(self, ref: Any) -> Any:
         return self._call(lambda: ref.get(**self._opts()))
@@ -1169,6 +1139,58 @@ class _Batch:
         self._batch = self._client.batch()
         self._writes = 0
         self._bytes = 0
+
+
+def gexc_deadline() -> type[Exception]:
+    """google.api_core's DeadlineExceeded (imported late: the SQLite default never needs it)."""
+    from google.api_core import exceptions as gexc
+
+    return gexc.DeadlineExceeded
+
+
+def short_retry(deadline_s: float) -> Any:
+    """A retry of transient Firestore errors that gives up after ``deadline_s`` in total."""
+    from google.api_core import exceptions as gexc
+    from google.api_core.retry import Retry, if_exception_type
+
+    return Retry(
+        predicate=if_exception_type(
+            gexc.ServiceUnavailable,
+            gexc.InternalServerError,
+            gexc.TooManyRequests,
+            gexc.DeadlineExceeded,
+        ),
+        initial=0.1,
+        maximum=1.0,
+        multiplier=2.0,
+        timeout=deadline_s,
+    )
+
+
+def call_with_deadline(rpc: Callable[[], T], wait_s: float) -> T:
+    """Run a Firestore read in a thread of its own; DeadlineExceeded when it takes longer.
+
+    gRPC's own deadline was seen not to fire for a streaming read started while the server was
+    closing its connections, so the caller stops waiting here instead.
+    """
+    outcome: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, rpc()))
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="firestore-call", daemon=True).start()
+    if not done.wait(wait_s):
+        raise gexc_deadline()(f"no answer within {wait_s:g} s")
+    ok, value = outcome[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
 
 
 def _close_client(client: Any) -> None:

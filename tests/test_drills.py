@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from auth.users import add_user, edit_users
 from store.sqlite import SQLiteStore
 from tests.browser import chromium_page, streamlit_server
 from tests.fixtures_ollama import sample_report
@@ -143,8 +144,11 @@ def test_kill_9_mid_scan_and_mid_summary_then_restart(
 def test_two_sessions_scan_and_summarize_at_once(
     tmp_path: Path, ollama_double: OllamaDouble, http_listener: int, artifacts: Path
 ) -> None:
-    """Two browser sessions at once: each sees its own scan and its own summary, both saved."""
+    """Two analysts logged in at once: each sees their own scan and summary, both saved."""
     db = tmp_path / "two.db"
+    users = tmp_path / "users.toml"
+    for name in ("one", "two"):
+        edit_users(users, lambda u, n=name: add_user(u, n, "analyst", f"analyst {n} password"))
     store = SQLiteStore(db)
     first, second = sample_report("r-one"), sample_report("r-two", created_at=1_700_000_100.0)
     store.save_report(first)
@@ -156,7 +160,11 @@ def test_two_sessions_scan_and_summarize_at_once(
     ollama_double.models["two:latest"] = ModelScript(
         answer=" ".join(f"two{i}" for i in range(60)), chunk_delay_s=0.03
     )
-    env = {"SCANSCRIBE_DB": str(db), "OLLAMA_HOST": ollama_double.url}
+    env = {
+        "SCANSCRIBE_DB": str(db),
+        "OLLAMA_HOST": ollama_double.url,
+        "SCANSCRIBE_USERS": str(users),
+    }
     other = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
     threading.Thread(target=other.serve_forever, daemon=True).start()
     ports = {"one": http_listener, "two": int(other.server_address[1])}
@@ -168,8 +176,12 @@ def test_two_sessions_scan_and_summarize_at_once(
             # A second browser context: its own cookies, its own Streamlit session.
             b = a.context.browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             pages = {"one": a, "two": b}
-            for page in pages.values():
+            for name, page in pages.items():
                 page.goto(url + "/scan", wait_until="domcontentloaded")
+                page.locator(".st-key-login_password button").click()
+                page.locator("#name").fill(name)
+                page.locator("#password").fill(f"analyst {name} password")
+                page.locator("#login").click()
                 page.get_by_role("heading", name="Recent jobs").wait_for(timeout=30_000)
                 _settle(page)
             for name, page in pages.items():

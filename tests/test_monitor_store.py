@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,27 @@ def test_a_delivery_is_leased_to_one_scheduler_and_alerts_count_unread(
     assert mstore.due_deliveries(200.0) == [] and not mstore.lease_delivery(d.id, "b", 200, 300)
     mstore.mark_read(["alert-1"])
     assert mstore.unread_count() == 0 and mstore.list_alerts()[0].read
+
+
+def test_an_unreachable_firestore_fails_fast_and_then_at_once(
+    tmp_path: Path, closed_port: int
+) -> None:
+    """The navigation asks for the unread count on every page run: with Firestore gone it must
+    fail within its timeout (never hang, never a raw gRPC error), then at once for a while."""
+    import time
+
+    from store.base import StoreUnavailable
+    from tests.fixtures_firestore import firestore_env
+
+    cfg = config.load(
+        firestore_env(f"127.0.0.1:{closed_port}", tmp_path / "o.db", "demo-down", "2")
+    )
+    store = FirestoreMonitorStore.from_config(cfg)
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="Firestore could not list alerts"):
+        store.unread_count()
+    assert time.monotonic() - start < 8
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="did not answer a moment ago"):
+        store.unread_count()
+    assert time.monotonic() - start < 0.5
