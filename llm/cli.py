@@ -18,7 +18,7 @@ import config as config_mod
 import services as services_mod
 from llm import cli_compare
 from llm.errors import LLMError, ModelMissing
-from llm.prompt import AUDIENCES
+from llm.prompt import AUDIENCES, left_out_note
 from llm.summarize import prepare, recover_summaries
 from services import Services
 from store.base import NotFound, StoreError
@@ -89,11 +89,15 @@ def _cmd_summarize(args: argparse.Namespace, ctx: CliContext) -> int:
             "text": summary.text,
             "metrics": summary.metrics,
             "unsupported_claims": unsupported,
+            "left_out": summary.options.get("omitted", {}),
             "error": summary.error,
         }
         ctx.out.write(json.dumps(obj) + "\n")
     ctx.out.flush()
     ctx.err.write(f"Saved summary {summary.id} ({summary.status}).\n")
+    left_out = left_out_note(summary.options.get("omitted", {}))
+    if left_out:
+        ctx.err.write(left_out + "\n")
     for claim in unsupported:
         ctx.err.write(f"Not in the scan data — verify: {claim['kind']} {claim['value']}\n")
     if summary.error:

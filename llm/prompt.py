@@ -30,6 +30,13 @@ RESERVED_OUTPUT_TOKENS = 1024
 BANNER_LIMIT = 160
 SCRIPT_LIMIT = 300
 LIST_LIMIT = 20
+# Above this many (estimated) tokens of host detail, a report is given as a digest of its
+# findings instead: every critical and high finding named with its host, medium ones grouped by
+# service, low and info ones counted. A summary needs the findings, not every row.
+DIGEST_ABOVE_TOKENS = 1500
+SEVERE_ONE_BY_ONE = 60  # critical and high findings named one per line up to this many
+GROUP_HOSTS = 4  # addresses named per grouped finding
+COUNTED_GROUPS = 18  # low and info services counted one by one; the rest in one line
 DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0.2, "seed": 42}
 LEVELS = ("critical", "high", "medium", "low", "info")
 _LEVEL_RANK = {name: len(LEVELS) - i for i, name in enumerate(LEVELS)}
@@ -273,6 +280,138 @@ def _fit(
     return chosen + note, omitted
 
 
+@dataclass
+class _Group:
+    level: str
+    port: int
+    protocol: str
+    service: str
+    reason: str
+    hosts: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+
+
+class _Reasons:
+    """Risk reasons named once (r1, r2, …) and referred to by name: a digest repeats few."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def ref(self, reason: str) -> str:
+        return self.names.setdefault(reason, f"r{len(self.names) + 1}")
+
+    def lines(self) -> list[str]:
+        return ["reasons:"] + [f"  {n}={quote(r)}" for r, n in self.names.items()]
+
+
+def _digest(report: Report) -> tuple[list[str], dict[str, int]]:
+    """The findings of a large report, grouped so that the model reads findings, not rows."""
+    severe: list[tuple[Host, Port, RiskNote]] = []
+    groups: dict[tuple[str, int, str, str, str], _Group] = {}
+    named: set[str] = set()
+    reasons = _Reasons()
+    scripts = 0
+    timed_out = [word(h.address) for h in report.hosts if h.timed_out]
+    for h in report.hosts:
+        if h.status != "up" and not h.timed_out:
+            continue
+        scripts += len(h.scripts)
+        for p in h.open_ports:
+            scripts += len(p.scripts)
+            risk = port_risk_note(p, h) or RiskNote("info", "")
+            bucket = "severe" if risk.level in ("critical", "high") else risk.level
+            if bucket == "severe" and len(severe) < SEVERE_ONE_BY_ONE:
+                severe.append((h, p, risk))
+                named.add(h.address)
+                continue
+            key = (risk.level, p.port, p.protocol, p.service, risk.reason)
+            g = groups.setdefault(key, _Group(*key))
+            g.hosts.append(h.address)
+            version = " ".join(x for x in (p.product, p.version) if x)
+            if version and version not in g.versions:
+                g.versions.append(version)
+    severe.sort(key=lambda x: (-x[2].rank, x[0].address, x[1].port))
+    by_size = sorted(groups.values(), key=lambda g: (-len(g.hosts), g.port, g.protocol))
+    grouped_severe = [g for g in by_size if g.level in ("critical", "high")]
+    n_severe = len(severe) + sum(len(g.hosts) for g in grouped_severe)
+    body = [f"findings: critical and high ({n_severe}), each with its host:"]
+    for h, p, risk in severe:
+        line = f"  host {word(h.address)} port {p.port}/{word(p.protocol)} {_service_short(p)}"
+        body.append(f"{line} risk={risk.level} reason={reasons.ref(risk.reason)}")
+        if risk.level == "critical":
+            body += [f"    script {quote(s.id, 40)}: {quote(s.output, 160)}" for s in p.scripts[:2]]
+            scripts -= len(p.scripts[:2])
+
+    def group_line(g: _Group) -> str:
+        shown = g.hosts[:GROUP_HOSTS]
+        named.update(shown)
+        more = f" and {len(g.hosts) - len(shown)} more" if len(g.hosts) > len(shown) else ""
+        line = f"  port {g.port}/{word(g.protocol)}"
+        if g.service:
+            line += f" service={quote(g.service, 40)}"
+        if g.versions:
+            line += " versions=[" + ", ".join(quote(v, 60) for v in g.versions[:3]) + "]"
+        return (
+            f"{line} risk={g.level} hosts={len(g.hosts)} on "
+            f"[{', '.join(word(a) for a in shown)}]{more} reason={reasons.ref(g.reason)}"
+        )
+
+    body += [group_line(g) for g in grouped_severe]
+    medium = [g for g in by_size if g.level == "medium"]
+    body.append(f"findings: medium ({sum(len(g.hosts) for g in medium)}), grouped by service:")
+    body += [group_line(g) for g in medium]
+    small = [g for g in by_size if g.level in ("low", "info")]
+    counted = [
+        f"{g.port}/{word(g.protocol)} {quote(g.service or 'unknown', 30)} x{len(g.hosts)}"
+        for g in small[:COUNTED_GROUPS]
+    ]
+    rest = small[COUNTED_GROUPS:]
+    if rest:
+        counted.append(f"{len(rest)} more services x{sum(len(g.hosts) for g in rest)}")
+    body.append(f"findings: low and info ({sum(len(g.hosts) for g in small)}), counted by service:")
+    body += ["  " + "; ".join(counted[i : i + 6]) for i in range(0, len(counted), 6)]
+    if timed_out:
+        more = f" and {len(timed_out) - LIST_LIMIT} more" if len(timed_out) > LIST_LIMIT else ""
+        body.append(
+            f"hosts timed out (not fully scanned): {', '.join(timed_out[:LIST_LIMIT])}{more}"
+        )
+    up = [h for h in report.hosts if h.status == "up" or h.timed_out]
+    unnamed = [h for h in up if h.address not in named]
+    omitted = {
+        "hosts": len(unnamed),
+        "open_ports": sum(len(h.open_ports) for h in unnamed),
+        "script_outputs": max(0, scripts),
+    }
+    body.append(
+        "NOTE: this is a digest of the findings. Left out: "
+        f"{omitted['hosts']} host(s) with {omitted['open_ports']} open port(s) that are not "
+        f"named (their low and info findings are counted above), and "
+        f"{omitted['script_outputs']} script output(s). The summary must say that this data was "
+        "left out."
+    )
+    return reasons.lines() + body, omitted
+
+
+def _service_short(p: Port) -> str:
+    parts = [f"service={quote(p.service, 40)}"] if p.service else []
+    version = " ".join(x for x in (p.product, p.version) if x)
+    if version:
+        parts.append(f"version={quote(version, 60)}")
+    return " ".join(parts)
+
+
+def left_out_note(omitted: Mapping[str, int]) -> str:
+    """What a condensed prompt left out, in words, for the reader of the summary; '' if nothing."""
+    if not any(omitted.values()):
+        return ""
+    return (
+        f"Written from condensed scan data: {omitted.get('hosts', 0)} host(s) with "
+        f"{omitted.get('open_ports', 0)} open port(s) were not named one by one and "
+        f"{omitted.get('script_outputs', 0)} script output(s) were left out; every critical and "
+        "high finding was included."
+    )
+
+
 def _fence(body: str) -> str:
     tag = hashlib.sha256(body.encode()).hexdigest()[:12]
     return (
@@ -297,6 +436,7 @@ def _assemble(
     tail: list[str],
     num_ctx: int,
     options: Mapping[str, Any] | None,
+    digest: tuple[list[str], dict[str, int]] | None = None,
 ) -> Prompt:
     system = _system(audience, diff)
     ask = (
@@ -310,7 +450,13 @@ def _assemble(
     )
     framing = estimate_tokens(system + ask + remind) + 60
     budget = max(256, num_ctx - RESERVED_OUTPUT_TOKENS - framing)
-    body_lines, omitted = _fit(head, blocks, budget, tail)
+    if digest is not None and (sum(estimate_tokens(b.full) for b in blocks) > DIGEST_ABOVE_TOKENS):
+        body_lines, omitted = digest
+        tail = [t for t in tail if not t.startswith("hosts down:")]  # counted in the head
+        if estimate_tokens("\n".join(head + body_lines + tail)) > budget:
+            body_lines, omitted = _fit(head, blocks, budget, tail)
+    else:
+        body_lines, omitted = _fit(head, blocks, budget, tail)
     body = "\n".join(head + body_lines + tail)
     facts = _fence(body)
     user = f"{ask}\n\n{facts}\n\n{remind}"
@@ -340,7 +486,7 @@ def build_prompt(
     if down:
         more = f" and {len(down) - LIST_LIMIT} more" if len(down) > LIST_LIMIT else ""
         tail.append(f"hosts down: {', '.join(down[:LIST_LIMIT])}{more}")
-    return _assemble(audience, False, head, blocks, tail, num_ctx, options)
+    return _assemble(audience, False, head, blocks, tail, num_ctx, options, _digest(report))
 
 
 # -- diffs -------------------------------------------------------------------------------------

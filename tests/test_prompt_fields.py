@@ -103,10 +103,21 @@ def test_a_status_or_port_state_that_is_not_nmaps_never_opens_a_line() -> None:
 
 def test_a_left_out_host_is_named_quoted_when_the_prompt_is_condensed() -> None:
     # The riskiest-looking host (most open ports) is too big to fit, so it is left out by name.
-    big = tuple(web(8000 + i, product="x" * 150) for i in range(12))
+    big = tuple(web(8000 + i, product="x" * 40) for i in range(8))
     small = [host(f"10.1.0.{i}", ports=(web(),)) for i in range(1, 6)]
-    prompt = build_prompt(report(host("10.2.0.1" + EVIL, ports=big), *small), num_ctx=2048)
+    prompt = build_prompt(report(host("10.2.0.1" + EVIL, ports=big), *small), num_ctx=1536)
     assert prompt.condensed and "left out hosts:" in prompt.facts
+    assert_no_line_starts_with_the_injection(prompt)
+
+
+def test_a_host_named_in_a_digest_of_findings_is_quoted() -> None:
+    # Large enough to be given as a digest; the odd host has a high finding, so it is named.
+    big = tuple(web(8000 + i, product="x" * 150) for i in range(12))
+    odd = host("10.2.0.1" + EVIL, ports=(*big, web(23, service="telnet")))
+    small = [host(f"10.1.0.{i}", ports=(web(),)) for i in range(1, 6)]
+    prompt = build_prompt(report(odd, *small))
+    assert "findings: critical and high (1)" in prompt.facts
+    assert 'host "10.2.0.1 ' in prompt.facts  # quoted, its line break gone
     assert_no_line_starts_with_the_injection(prompt)
 
 

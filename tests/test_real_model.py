@@ -200,3 +200,36 @@ def test_compare_two_model_names_on_the_real_model(
         store.close()
     assert [r["model"] for r in saved.results] == models
     assert {r["text"] for r in saved.results} == {r["text"] for r in results.values()}
+
+
+def test_a_slash_24_report_is_summarized_from_under_2000_prompt_tokens(
+    tmp_path: Path, real_model: RealModel
+) -> None:
+    """Prompt economy, counted by the model itself: the /24 corpus report (53 hosts up, 126 open
+    ports) is sent as a digest of its findings, with every critical and high one still named."""
+    from llm.prompt import build_prompt
+    from scanner.parser import parse_report
+    from scanner.risk import port_risk
+
+    xml = CORPUS / "phage__nmap-2016-04-10-11-36-46.xml"
+    report = parse_report(xml.read_bytes(), report_id="rep-phage")
+    severe = [
+        (h.address, p.port)
+        for h in report.hosts
+        for p in h.open_ports
+        if port_risk(p, h).level in ("critical", "high")
+    ]
+    assert len(severe) == 8
+    facts = build_prompt(report).facts
+    for address, port in severe:
+        assert f"host {address} port {port}/tcp" in facts, (address, port)
+    store = SQLiteStore(tmp_path / "p.db")
+    store.save_report(report)
+    store.close()
+    env = _env(tmp_path / "p.db", real_model)
+    _, code, result = _summarize("rep-phage", real_model.model, env)
+    assert code == 0
+    tokens = result["metrics"]["prompt_tokens"]
+    print(f"/24 report: {tokens} prompt tokens, first token after {result['metrics']['ttft_s']} s")
+    assert 500 < tokens <= 2000
+    assert result["left_out"]["hosts"] > 0  # and the command line says what was condensed

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 import ui
 from auth.users import add_user, edit_users
 from scanner.models import Host, Port, Report, Script
+from store.records import Summary
 from store.sqlite import SQLiteStore
 from tests.ollama_double import ModelScript, OllamaDouble
 from tests.rendered import shown
@@ -297,3 +298,23 @@ def test_changing_the_report_resets_the_earlier_report(
     at.selectbox(key="sum_report").set_value("r-lab-2016").run()
     assert "nothing to compare" in "\n".join(i.value for i in at.info)
     assert at.button(key="sum_go").disabled
+
+
+def test_a_summary_written_from_condensed_data_says_what_was_left_out(
+    page_env: SQLiteStore,
+) -> None:
+    omitted = {"hosts": 37, "open_ports": 62, "script_outputs": 115}
+    page_env.save_summary(
+        Summary(
+            id="sum-digest", report_id="r1", model="llama3.2:latest", audience="executive",
+            text="Host 10.0.0.5 exposes SSH.", status="complete", created_at=time.time(),
+            options={"omitted": omitted},
+        )
+    )  # fmt: skip
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.query_params["summary"] = "sum-digest"
+    at.run()
+    assert not at.exception
+    shown = _all_text(at)
+    assert "37 host(s) with 62 open port(s) were not named one by one" in shown
+    assert "115 script output(s) were left out" in shown

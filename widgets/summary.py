@@ -16,6 +16,7 @@ from llm.client import OllamaGateway
 from llm.errors import LLMError
 from llm.factcheck import FactCheck
 from llm.mdsafe import MarkdownEscaper, escape_markdown, highlight
+from llm.prompt import left_out_note
 from llm.summarize import SummaryRun, recover_summaries
 from scanner.export import VERIFY, fact_check_note, summary_fact_check
 from scanner.models import Report
@@ -222,6 +223,9 @@ def flagged(store: Store, s: Summary, key: str, fc: FactCheck | None = None) -> 
             st.markdown(highlight(s.text, fc.unsupported_spans()))
         else:
             st.caption("No text arrived.")
+    left_out = left_out_note(s.options.get("omitted", {}))
+    if left_out:
+        st.caption(left_out)
     fact_check(fc, key)
 
 
