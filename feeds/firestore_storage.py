@@ -19,7 +19,7 @@ from feeds.match import Product
 from feeds.models import CpeRange, CveRecord, FeedImport
 from feeds.parse import Feed
 from store.base import StoreUnavailable
-from store.firestore import firebase_app
+from store.firestore import client_factory
 
 CVES, KEV, IMPORTS = "feeds_cves", "feeds_kev", "feeds_imports"
 BATCH = 400  # Firestore takes at most 500 writes per batch
@@ -40,19 +40,7 @@ class FirestoreFeedStore:
     @classmethod
     def from_config(cls, cfg: Config) -> FirestoreFeedStore:
         """The store for ``cfg`` (SCANSCRIBE_STORE=firestore), on the app's firebase_admin app."""
-        app = firebase_app(cfg)
-
-        def make_client() -> Any:
-            from google.cloud import firestore
-
-            client = firestore.Client(
-                project=app.project_id, credentials=app.credential.get_credential()
-            )
-            # The validated configuration decides about the emulator, not os.environ.
-            client._emulator_host = cfg.firestore_emulator_host
-            return client
-
-        return cls(make_client, cfg.firestore_timeout_s)
+        return cls(client_factory(cfg), cfg.firestore_timeout_s)
 
     @contextmanager
     def _translate(self, what: str) -> Iterator[None]:

@@ -18,6 +18,7 @@ from feeds.match import Product
 from feeds.models import CpeRange, CveRecord, FeedImport
 from feeds.parse import Feed
 from store.base import StoreUnavailable
+from store.sqlite import ensure_folder
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -99,13 +100,7 @@ class SQLiteFeedStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreUnavailable(
-                f"Cannot create the folder for {self.path}: {exc.strerror}. "
-                "Set SCANSCRIBE_DB to a writable path."
-            ) from exc
+        ensure_folder(self.path)
         with self._tx() as conn:
             conn.executescript(SCHEMA)
 

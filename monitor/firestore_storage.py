@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from config import Config
 from monitor.models import Alert, Delivery, Run, Schedule, from_dict, to_dict
 from store.base import NotFound, StoreUnavailable
-from store.firestore import OFFLINE_BACKOFF_S, call_with_deadline, firebase_app, short_retry
+from store.firestore import OFFLINE_BACKOFF_S, call_with_deadline, client_factory, short_retry
 
 T = TypeVar("T")
 SCHEDULES, RUNS, ALERTS, DELIVERIES = (
@@ -61,19 +61,7 @@ class FirestoreMonitorStore:
     @classmethod
     def from_config(cls, cfg: Config) -> FirestoreMonitorStore:
         """The store for ``cfg`` (SCANSCRIBE_STORE=firestore), on the app's firebase_admin app."""
-        app = firebase_app(cfg)
-
-        def make_client() -> Any:
-            from google.cloud import firestore
-
-            client = firestore.Client(
-                project=app.project_id, credentials=app.credential.get_credential()
-            )
-            # The validated configuration decides about the emulator, not os.environ.
-            client._emulator_host = cfg.firestore_emulator_host
-            return client
-
-        return cls(make_client, cfg.firestore_timeout_s)
+        return cls(client_factory(cfg), cfg.firestore_timeout_s)
 
     # -- plumbing ----------------------------------------------------------------------------
     @contextmanager

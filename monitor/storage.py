@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from monitor.models import Alert, Delivery, Run, Schedule, from_dict, to_json
 from store.base import NotFound, StoreUnavailable
+from store.sqlite import ensure_folder, immediate
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
@@ -153,13 +154,7 @@ class SQLiteMonitorStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreUnavailable(
-                f"Cannot create the folder for {self.path}: {exc.strerror}. "
-                "Set SCANSCRIBE_DB to a writable path."
-            ) from exc
+        ensure_folder(self.path)
         with self._tx() as conn:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
@@ -194,20 +189,8 @@ class SQLiteMonitorStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise self._unavailable(exc) from exc
+        with immediate(self._conn(), self._unavailable) as conn:
+            yield conn
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:

@@ -287,24 +287,11 @@ class FirestoreStore:
     ) -> FirestoreStore:
         """Build the store from settings and send what the outbox holds; ConfigError if unset."""
         app = firebase_app(cfg)
-        emulator = cfg.firestore_emulator_host
-
-        def make_client() -> Any:
-            from google.cloud import firestore
-
-            client = firestore.Client(
-                project=app.project_id, credentials=app.credential.get_credential()
-            )
-            # The library reads FIRESTORE_EMULATOR_HOST from os.environ when it builds the
-            # client; the validated configuration is the one source, so it decides here.
-            client._emulator_host = emulator
-            return client
-
         store = cls(
-            make_client,
+            client_factory(cfg),
             outbox,
             project=app.project_id,
-            emulator_host=emulator,
+            emulator_host=cfg.firestore_emulator_host,
             timeout_s=cfg.firestore_timeout_s,
             clock=clock,
             flush_every_s=flush_every_s,
@@ -1139,6 +1126,28 @@ class _Batch:
         self._batch = self._client.batch()
         self._writes = 0
         self._bytes = 0
+
+
+def client_factory(cfg: Config) -> Callable[[], Any]:
+    """A function that builds a Firestore client for ``cfg`` on the app's firebase_admin app.
+
+    Every part of ScanScribe that keeps data in Firestore (the store, the monitor, the feeds)
+    builds its clients here, so all of them honour the same validated settings.
+    """
+    app = firebase_app(cfg)
+
+    def make_client() -> Any:
+        from google.cloud import firestore
+
+        client = firestore.Client(
+            project=app.project_id, credentials=app.credential.get_credential()
+        )
+        # The library reads FIRESTORE_EMULATOR_HOST from os.environ when it builds the client;
+        # the validated configuration is the one source, so it decides here.
+        client._emulator_host = cfg.firestore_emulator_host
+        return client
+
+    return make_client
 
 
 def gexc_deadline() -> type[Exception]:

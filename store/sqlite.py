@@ -120,6 +120,41 @@ def _translate(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
     return StoreUnavailable(msg)
 
 
+def ensure_folder(path: Path) -> None:
+    """Create the folder of a SQLite file, or StoreUnavailable saying which setting to change."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"Cannot create the folder for {path}: {exc.strerror}. "
+            "Set SCANSCRIBE_DB to a writable path."
+        ) from exc
+
+
+@contextmanager
+def immediate(
+    conn: sqlite3.Connection, translate: Callable[[sqlite3.Error], StoreUnavailable]
+) -> Iterator[sqlite3.Connection]:
+    """One write transaction on ``conn``: all of it lands or none of it does.
+
+    sqlite3 errors leave as ``translate(exc)``, which says what happened and what to do.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            # SQLite has already rolled back after some errors (SQLITE_FULL among them).
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise translate(exc) from exc
+
+
 class SQLiteStore:
     """The default Store: a local SQLite file, safe for several sessions and processes."""
 
@@ -130,13 +165,7 @@ class SQLiteStore:
         # The machine and boot this handle runs on, recorded with jobs and summaries.
         self.host = host or this_host(self.path.parent)
         self._local = threading.local()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreUnavailable(
-                f"Cannot create the folder for {self.path}: {exc.strerror}. "
-                "Set SCANSCRIBE_DB to a writable path."
-            ) from exc
+        ensure_folder(self.path)
         self._migrate()
 
     # -- connections -------------------------------------------------------------------------
@@ -163,21 +192,8 @@ class SQLiteStore:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it lands or none of it does."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                # SQLite has already rolled back after some errors (SQLITE_FULL among them).
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise _translate(exc, self.path) from exc
+        with immediate(self._conn(), lambda exc: _translate(exc, self.path)) as conn:
+            yield conn
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
