@@ -1,8 +1,9 @@
 """Benchmark: the executive PDF of a 10,000-host report (3 open ports per host).
 
 Times ScanScribe's own PDF path (reporting.pdf.render_pdf), then measures its peak memory with
-tracemalloc in a second run (tracing slows Python down several times, so it is not timed), against the HTML export of the same report (scanner.export.report_html) measured in
-the same run as the baseline. Targets: under 60 s, and peak memory at most 4x the HTML export's.
+tracemalloc in a second run (tracing slows Python down several times, so it is not timed),
+against the HTML export of the same report (scanner.export.report_html) measured in the same
+run as the baseline. Targets: under 60 s, and peak memory at most 4x the HTML export's.
 Prints the figures and exits 1 when a target is missed.
 
     .venv/bin/python bench/bench_pdf.py
