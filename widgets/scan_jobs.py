@@ -138,8 +138,10 @@ def _jobs_panel(svc: Services, who: Identity | None, initial_active: set[str]) -
             hide_index=True,
             key="scan_recent_jobs",
         )
-    else:
+    elif who is not None and role_allows(who.role, "scan"):
         st.caption("No scans yet. Type a target above, tick the box and press Scan.")
+    else:
+        st.caption("No scans yet.")
 
 
 def progress_line(job: Job, now: float) -> str:
