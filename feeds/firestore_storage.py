@@ -9,17 +9,16 @@ importing the same file again completes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from config import Config
 from feeds.match import Product
 from feeds.models import CpeRange, CveRecord, FeedImport
 from feeds.parse import Feed
-from store.base import StoreUnavailable
-from store.firestore import client_factory
+from store.firestore import client_factory, google_errors
 
 CVES, KEV, IMPORTS = "feeds_cves", "feeds_kev", "feeds_imports"
 BATCH = 400  # Firestore takes at most 500 writes per batch
@@ -42,17 +41,8 @@ class FirestoreFeedStore:
         """The store for ``cfg`` (SCANSCRIBE_STORE=firestore), on the app's firebase_admin app."""
         return cls(client_factory(cfg), cfg.firestore_timeout_s)
 
-    @contextmanager
-    def _translate(self, what: str) -> Iterator[None]:
-        from google.api_core import exceptions as gexc
-
-        try:
-            yield
-        except gexc.GoogleAPIError as exc:  # RetryError is one too, not a call error
-            raise StoreUnavailable(
-                f"Firestore could not {what} ({type(exc).__name__}). Check the network and the "
-                "credentials; import the file again to complete it."
-            ) from exc
+    def _translate(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return google_errors(what, "import the file again to complete it.")
 
     def _col(self, name: str) -> Any:
         return self._client.collection(name)

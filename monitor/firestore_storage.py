@@ -9,16 +9,22 @@ Every call has the configured deadline; failures become StoreUnavailable.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from config import Config
 from monitor.models import Alert, Delivery, Run, Schedule, from_dict, to_dict
 from store.base import NotFound, StoreUnavailable
-from store.firestore import OFFLINE_BACKOFF_S, call_with_deadline, client_factory, short_retry
+from store.firestore import (
+    OFFLINE_BACKOFF_S,
+    call_with_deadline,
+    client_factory,
+    google_errors,
+    short_retry,
+)
 
 T = TypeVar("T")
 SCHEDULES, RUNS, ALERTS, DELIVERIES = (
@@ -64,17 +70,8 @@ class FirestoreMonitorStore:
         return cls(client_factory(cfg), cfg.firestore_timeout_s)
 
     # -- plumbing ----------------------------------------------------------------------------
-    @contextmanager
-    def _translate(self, what: str) -> Iterator[None]:
-        from google.api_core import exceptions as gexc
-
-        try:
-            yield
-        except gexc.GoogleAPIError as exc:  # RetryError is one too, not a call error
-            raise StoreUnavailable(
-                f"Firestore could not {what} ({type(exc).__name__}). Check the network and "
-                "the credentials; nothing was half-written."
-            ) from exc
+    def _translate(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return google_errors(what, "nothing was half-written.")
 
     def _col(self, name: str) -> Any:
         return self._client.collection(name)

@@ -1150,6 +1150,21 @@ def client_factory(cfg: Config) -> Callable[[], Any]:
     return make_client
 
 
+@contextlib.contextmanager
+def google_errors(what: str, then: str) -> Iterator[None]:
+    """Turn any Google API error (a RetryError too) into StoreUnavailable: what failed, then
+    ``then``, what the user should know or do next."""
+    from google.api_core import exceptions as gexc
+
+    try:
+        yield
+    except gexc.GoogleAPIError as exc:
+        raise StoreUnavailable(
+            f"Firestore could not {what} ({type(exc).__name__}). Check the network and the "
+            f"credentials; {then}"
+        ) from exc
+
+
 def gexc_deadline() -> type[Exception]:
     """google.api_core's DeadlineExceeded (imported late: the SQLite default never needs it)."""
     from google.api_core import exceptions as gexc

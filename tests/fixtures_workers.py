@@ -98,7 +98,7 @@ class RedisServer:
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A password-protected redis-server on a free loopback port, for one test."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (make test installs it with apt-get)")
+        pytest.fail("redis-server is not installed: `make test` installs it with apt-get")
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()

@@ -37,7 +37,7 @@ def emulator_port() -> Iterator[list[Emulator]]:
     """Emulators this test starts (and may restart on the same port); all stopped at the end."""
     missing = emulator_missing()
     if missing:
-        pytest.skip(missing)
+        pytest.fail(f"{missing} (`make test` installs the emulator with npm ci)")
     started: list[Emulator] = []
     yield started
     for emulator in started:
