@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from llm.client import OllamaGateway
-from llm.errors import LLMError
+from llm.errors import LLMError, LLMUnavailable, ModelMissing
 from llm.factcheck import FactCheck, check
 from llm.prompt import AUDIENCES, DEFAULT_NUM_CTX, Prompt, build_diff_prompt, build_prompt
 from llm.stream import StreamJob
@@ -48,6 +48,7 @@ class SummaryRun:
         reports: tuple[Report, ...],
         *,
         think: bool | None = None,
+        check: Callable[[], str] | None = None,
         save_every_s: float = SAVE_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -59,6 +60,11 @@ class SummaryRun:
         self._last_save: float | None = None
         self._summary = summary
         self._lock = threading.Lock()
+        self._check = check
+        # Set once start() has decided: the first record saved, or the run discarded. The
+        # worker's saves wait for it, so the first record is never saved over a later one.
+        self._decided = threading.Event()
+        self._discarded = False
         self.fact_check: FactCheck | None = None
         self.job = StreamJob(
             gateway,
@@ -87,11 +93,30 @@ class SummaryRun:
         return self.job.finished
 
     def start(self) -> SummaryRun:
-        """Save the empty summary, then stream in a worker thread."""
+        """Send the request from a worker thread, check the model meanwhile, save the empty summary.
+
+        The model check (``check``: the installed name, or ModelMissing / LLMUnavailable) runs
+        while the request is on its way, so it adds nothing to the time to the first token. When
+        it fails, the request is dropped, nothing is saved and its error is raised here.
+        """
         with _active_lock:
             _active.add(self.id)
-        self._save(status="streaming")
         self.job.start()
+        try:
+            installed = self._check() if self._check is not None else self._summary.model
+        except BaseException:
+            self._discarded = True
+            self.job.stop()
+            self._decided.set()
+            with _active_lock:
+                _active.discard(self.id)
+            raise
+        with self._lock:
+            self._summary = dataclasses.replace(self._summary, model=installed)
+        try:
+            self._save(status="streaming")
+        finally:
+            self._decided.set()
         return self
 
     def stop(self) -> None:
@@ -115,10 +140,16 @@ class SummaryRun:
             log.exception("could not save summary %s", record.id)
 
     def _progress(self, job: StreamJob) -> None:
+        self._decided.wait()
+        if self._discarded:
+            return
         if self._last_save is None or self._clock() - self._last_save >= self.save_every_s:
             self._save(text=job.text, thinking=job.thinking, metrics=job.metrics.to_dict())
 
     def _finish(self, job: StreamJob) -> None:
+        self._decided.wait()
+        if self._discarded:
+            return
         text = job.text
         self.fact_check = check(text, *self.reports)
         try:
@@ -151,17 +182,20 @@ def prepare(
 ) -> SummaryRun:
     """Check the inputs and build the run, without starting it.
 
-    Raises ValueError (audience), store.base.NotFound (report), ModelMissing or LLMUnavailable.
+    Raises ValueError (audience), store.base.NotFound (report), and ModelMissing or
+    LLMUnavailable when the model's details cannot be read; :meth:`SummaryRun.start` checks the
+    model again against the installed list, as the request goes out.
     """
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, not {audience!r}")
     report = store.get_report(report_id)
     base = store.get_report(base_report_id) if base_report_id else None
-    installed = gateway.require_model(model)
     if num_ctx is None:
         num_ctx = DEFAULT_NUM_CTX
         try:
-            known = gateway.show(installed, cached=True).context_length
+            known = gateway.show(model, cached=True).context_length
+        except (ModelMissing, LLMUnavailable):
+            raise
         except LLMError:
             known = None
         if known:
@@ -183,7 +217,7 @@ def prepare(
         report_id=report.id,
         base_report_id=base.id if base else None,
         compares=pair_text(base, report) if base else "",
-        model=installed,
+        model=model,  # the installed name once start() has checked it
         audience=audience,
         prompt_version=prompt.version,
         options=opts,
@@ -196,7 +230,14 @@ def prepare(
         writer_boot=store.host.boot_id,
     )
     return SummaryRun(
-        store, gateway, summary, prompt, reports, think=think, save_every_s=save_every_s
+        store,
+        gateway,
+        summary,
+        prompt,
+        reports,
+        think=think,
+        check=lambda: gateway.require_model(model),
+        save_every_s=save_every_s,
     )
 
 

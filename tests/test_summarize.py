@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 
@@ -163,10 +164,64 @@ def test_bad_inputs_are_refused_before_anything_is_saved(
     with pytest.raises(NotFound):
         prepare(store, llm, "no-such-report", "llama3.2")
     with pytest.raises(ModelMissing):
-        prepare(store, llm, report.id, "mistral:7b")
+        prepare(store, llm, report.id, "mistral:7b").start()
     with pytest.raises(ValueError, match="audience"):
         prepare(store, llm, report.id, "llama3.2", audience="board")
     assert store.list_summaries() == []
+
+
+def test_a_model_removed_after_its_details_were_read_is_refused_and_nothing_is_kept(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report
+) -> None:
+    """The details are cached from an earlier summary; the installed list is asked again as
+    the request goes out, and the request that went out for the missing model leaves no trace."""
+    store, llm = llm_services.store, llm_services.llm
+    first = summarize(store, llm, report.id, "llama3.2")
+    assert first.wait(5)
+    ollama_double.models.clear()
+    run = prepare(store, llm, report.id, "llama3.2")
+    with pytest.raises(ModelMissing, match=r"ollama pull llama3\.2"):
+        run.start()
+    assert run.job.wait(5)
+    assert [s.id for s in store.list_summaries()] == [first.id]
+    assert recover_summaries(store) == []
+
+
+def test_a_slow_model_check_never_saves_over_an_answer_that_came_first(
+    llm_services: Services, report: Report
+) -> None:
+    """The request goes out while the model is checked: text that arrives before the check
+    returns waits for the first record and is saved after it, so the summary ends complete."""
+    store, llm = llm_services.store, llm_services.llm
+    run = prepare(store, llm, report.id, "llama3.2")
+    check = run._check
+    assert check is not None
+
+    class Gate(threading.Event):
+        """The run's decision, telling when the worker starts waiting for it."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.waited = threading.Event()
+
+        def wait(self, timeout: float | None = None) -> bool:
+            self.waited.set()
+            return super().wait(timeout)
+
+    gate = Gate()
+    run._decided = gate
+
+    def check_after_the_first_piece() -> str:
+        assert gate.waited.wait(5)  # the worker holds text and waits to save it
+        assert run.job.text
+        return check()
+
+    run._check = check_after_the_first_piece
+    run.start()
+    assert run.wait(5)
+    saved = store.get_summary(run.id)
+    assert (saved.status, saved.model) == ("complete", "llama3.2:latest")
+    assert saved.text == run.job.text
 
 
 def test_ollama_down_is_refused_with_how_to_start_it(
@@ -176,7 +231,8 @@ def test_ollama_down_is_refused_with_how_to_start_it(
 
     down = OllamaGateway("http://127.0.0.1:9", 1.0, 1.0)
     with pytest.raises(LLMUnavailable, match="ollama serve"):
-        prepare(llm_services.store, down, report.id, "llama3.2")
+        prepare(llm_services.store, down, report.id, "llama3.2").start()
+    assert llm_services.store.list_summaries() == []
 
 
 def test_a_diff_summary_records_both_reports(
