@@ -125,3 +125,26 @@ def chromium_page(
             yield page
         finally:
             browser.close()
+
+
+def watch_text(
+    page: Any,
+    locator: Any,
+    until: str,
+    deadline_s: float,
+    on_sample: Any = None,
+) -> list[int]:
+    """Read ``locator``'s text every 100 ms until it contains ``until`` (or the deadline passes);
+    return the lengths seen before that, so a test can tell text that grew from text that
+    arrived at once. ``on_sample(lengths)`` runs after each reading (for a mid-way screenshot)."""
+    lengths: list[int] = []
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        text = locator.inner_text()
+        if until in text:
+            break
+        lengths.append(len(text))
+        if on_sample is not None:
+            on_sample(lengths)
+        page.wait_for_timeout(100)
+    return lengths

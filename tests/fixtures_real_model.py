@@ -12,6 +12,7 @@ import selectors
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,13 +57,13 @@ def _first_line(proc: subprocess.Popen[str], deadline_s: float) -> str:
     return ""
 
 
-@pytest.fixture(scope="session")
-def real_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealModel]:
-    """The real-model adapter on a free loopback port, for the whole session."""
-    log = tmp_path_factory.mktemp("real-model") / "stderr.log"
+@contextmanager
+def serve(log: Path, num_predict: int = NUM_PREDICT) -> Iterator[RealModel]:
+    """Start the adapter with ``scripts/real-model 0`` (answers of ``num_predict`` tokens unless a
+    request says otherwise); yield where it listens; stop it."""
     with log.open("w") as err:
         proc = subprocess.Popen(
-            [str(SCRIPT), "0", "--num-predict", str(NUM_PREDICT)],
+            [str(SCRIPT), "0", "--num-predict", str(num_predict)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=err,
@@ -77,7 +78,7 @@ def real_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealModel]:
                 f"(exit {proc.poll()}); its stderr:\n{log.read_text()[-3000:]}\n"
                 "Run `make model-deps` once first: it builds llama-cpp-python (several minutes)."
             )
-        yield RealModel(found.group(1))
+        yield RealModel(found.group(1), num_predict=num_predict)
     finally:
         proc.terminate()
         try:
@@ -87,6 +88,13 @@ def real_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealModel]:
             proc.wait(5)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def real_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealModel]:
+    """The real-model adapter on a free loopback port, for the whole session."""
+    with serve(tmp_path_factory.mktemp("real-model") / "stderr.log") as model:
+        yield model
 
 
 @pytest.fixture

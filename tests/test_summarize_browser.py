@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from store.sqlite import SQLiteStore
-from tests.browser import chromium_page, streamlit_server
+from tests.browser import chromium_page, streamlit_server, watch_text
 from tests.fixtures_ollama import sample_report
 from tests.ollama_double import ModelScript, OllamaDouble
 
@@ -46,18 +45,14 @@ def test_summary_streams_renders_inert_and_stops_in_chromium(
         page.locator(".st-key-sum_go button").click()
         current = page.locator(".st-key-sum_current")
         current.wait_for(timeout=30_000)
-        lengths: list[int] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            text = current.inner_text()
-            lengths.append(len(text))
-            if "Complete." in text:
-                break
+
+        def midway(lengths: list[int]) -> None:
             if len(lengths) == 5:
                 page.screenshot(path=str(artifacts / "summarize-streaming.png"), full_page=True)
-            page.wait_for_timeout(100)
+
+        lengths = watch_text(page, current, "Complete.", 30, midway)
         page.screenshot(path=str(artifacts / "summarize-complete.png"), full_page=True)
-        growth = sorted(set(lengths[:-1]))
+        growth = sorted(set(lengths))
         assert len(growth) >= 3, f"the text did not visibly grow: {lengths}"
         body = current.inner_text()
         assert "Complete." in body and "<img src=x onerror=alert(1)>" in body
