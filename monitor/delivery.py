@@ -129,7 +129,7 @@ class EmailChannel:
         if cfg is None:
             raise DeliveryFailed("no mail server is configured: set SCANSCRIBE_SMTP_URL")
         msg = self.message(target, alert, delivery_id)
-        context = ssl.create_default_context()
+        context = cfg.tls_context()
         try:
             smtp: smtplib.SMTP = (
                 smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=self.timeout_s, context=context)
@@ -153,6 +153,12 @@ class EmailChannel:
                 smtp.send_message(msg)
         except DeliveryFailed:
             raise
+        except ssl.SSLCertVerificationError as exc:
+            raise DeliveryFailed(
+                f"{cfg.host}'s certificate was not accepted ({exc.verify_message}), so nothing "
+                "was sent; if your own certificate authority signed it, set "
+                "SCANSCRIBE_SMTP_CA_FILE to that authority's PEM file"
+            ) from None
         except smtplib.SMTPResponseException as exc:
             raise DeliveryFailed(f"the mail server answered {exc.smtp_code}") from None
         except (smtplib.SMTPException, OSError) as exc:

@@ -3,8 +3,9 @@
 ``SCANSCRIBE_MIN_INTERVAL`` the shortest cadence (default ``5m``), ``SCANSCRIBE_WEBHOOK_SECRET``
 the key that signs webhook bodies, ``SCANSCRIBE_SMTP_URL`` the mail server (``smtp://`` or
 ``smtps://``), with ``SCANSCRIBE_SMTP_USER``, ``SCANSCRIBE_SMTP_PASSWORD`` and
-``SCANSCRIBE_SMTP_FROM``, and ``SCANSCRIBE_SCHEDULER`` (``on`` or ``off``) whether the dashboard
-runs a scheduler of its own.
+``SCANSCRIBE_SMTP_FROM`` (and ``SCANSCRIBE_SMTP_CA_FILE``, the certificate authority to trust
+for a mail server with an internal certificate), and ``SCANSCRIBE_SCHEDULER`` (``on`` or
+``off``) whether the dashboard runs a scheduler of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -46,6 +48,13 @@ class SmtpSettings:
     user: str = ""
     password: str = field(default="", repr=False)
     sender: str = "scanscribe@localhost"
+    # PEM file of the certificate authority that signed the server's certificate; when set it is
+    # trusted for the mail server instead of the system's list.
+    ca_file: str = ""
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The TLS settings for the mail server: certificate and host name always checked."""
+        return ssl.create_default_context(cafile=self.ca_file or None)
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,28 @@ def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
         user=user,
         password=password,
         sender=sender,
+        ca_file=_ca_file(env.get("SCANSCRIBE_SMTP_CA_FILE", "").strip()),
     )
+
+
+def _ca_file(path: str) -> str:
+    """``path`` once it is known to hold at least one PEM certificate ("" stays "")."""
+    if not path:
+        return ""
+    fix = (
+        "Point it at the PEM file of the certificate authority that signed the mail server's "
+        "certificate, or leave it empty to trust the system's authorities."
+    )
+    try:
+        ssl.create_default_context(cafile=path)
+    except FileNotFoundError:
+        raise ConfigError(f"SCANSCRIBE_SMTP_CA_FILE: {path!r} does not exist. {fix}") from None
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"SCANSCRIBE_SMTP_CA_FILE: {path!r} holds no PEM certificate "
+            f"({type(exc).__name__}). {fix}"
+        ) from None
+    return path
 
 
 def load(env: Mapping[str, str] | None = None) -> MonitorSettings:

@@ -163,6 +163,9 @@ THREAT_TESTS: dict[int, list[str]] = {
         "test_monitor_alerts.py::test_failed_posts_are_retried_with_every_attempt_recorded",
         "test_monitor_alerts.py::test_an_undeliverable_alert_is_kept_and_sent_when_the_receiver_is_back",
         "test_monitor_alerts.py::test_an_smtp_password_is_never_sent_without_tls",
+        "test_monitor_smtp_tls.py::test_alert_mail_goes_through_tls_with_the_login_inside_it",
+        "test_monitor_smtp_tls.py::test_a_certificate_from_an_unknown_authority_is_refused_and_says_what_to_set",
+        "test_monitor_smtp_tls.py::test_a_certificate_for_another_host_is_refused",
         "test_monitor_pages.py::test_an_alert_with_hostile_scan_text_renders_inert_and_can_be_marked_read",
     ],
     30: [
