@@ -23,7 +23,6 @@ from scanner.errors import ImportRefused
 from scanner.importer import import_bytes, read_capped
 from scanner.models import Host, Port, Report, ReportSummary
 from scanner.risk import host_risk, port_risk
-from scanner.vulns import by_score, finding_json
 from store.base import NotFound, StoreError
 from store.records import Summary
 
@@ -74,9 +73,8 @@ def summary_json(s: ReportSummary) -> dict[str, Any]:
 
 def _port_json(p: Port, h: Host, guesses: GuessMap | None = None) -> dict[str, Any]:
     risk = port_risk(p, h)
+    # ``cves``: what the scan's scripts reported, apart from what the feeds guess from versions.
     out = {**export.port_json(p), "risk": risk.level, "risk_reason": risk.reason}
-    # What the scan's scripts reported, apart from what the offline feeds guess from versions.
-    out["cves"] = [finding_json(f) for f in by_score(p.cves)]
     found = guesses.get((h.address, p.port, p.protocol), []) if guesses else []
     out["cve_guesses"] = [guess_json(g) for g in found]
     return out

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from llm.factcheck import Claim, FactCheck, check
 from llm.mdsafe import escape_markdown
-from scanner.models import Host, Port, Report, host_frame, port_frame
+from scanner.models import Finding, Host, Port, Report, host_frame, port_frame
 from scanner.risk import host_risk, port_risk
+from scanner.vulns import by_score, finding_json
 from store.audit import AuditEvent
 from store.records import Job, Summary
 from store.serialize import record_to_dict, report_to_dict
@@ -120,8 +121,46 @@ def hosts_csv(report: Report) -> str:
 
 
 def ports_csv(report: Report) -> str:
-    """CSV of the ports table, with risk and reason."""
-    return _inert_csv(ports_table(report).drop(columns=["risk_rank"]))
+    """CSV of the ports table, with risk and reason, and the CVEs the scan's scripts reported
+    (highest score first: ``CVE-2019-6111 (5.8, exploit); ...``)."""
+    frame = ports_table(report).drop(columns=["risk_rank"])
+    frame["cves"] = ["; ".join(_cve_text(f) for f in by_score(p.cves)) for _, p in _ports(report)]
+    return _inert_csv(frame)
+
+
+def _ports(report: Report) -> Iterable[tuple[Host, Port]]:
+    return ((h, p) for h in report.hosts for p in h.ports)
+
+
+def _cve_text(f: Finding) -> str:
+    """``CVE-2019-6111 (5.8, exploit)``: the id with its score and exploit flag when given."""
+    notes = ([f"{f.cvss:g}"] if f.cvss is not None else []) + (["exploit"] if f.exploit else [])
+    return f.id + (f" ({', '.join(notes)})" if notes else "")
+
+
+CVE_HEAD = ("Host", "Port", "Finding", "CVSS", "Exploit", "Verdict", "Reported by", "Evidence")
+
+
+def cve_rows(report: Report) -> list[tuple[str, ...]]:
+    """The CVE findings of the open ports, host by host, highest score first on each port."""
+    rows: list[tuple[str, ...]] = []
+    for h, p in _ports(report):
+        if not p.is_open:
+            continue
+        for f in by_score(p.cves):
+            rows.append(
+                (
+                    h.address,
+                    p.label,
+                    f.id,
+                    f"{f.cvss:g}" if f.cvss is not None else "—",
+                    "yes" if f.exploit else "",
+                    f.state,
+                    f.source,
+                    f.evidence,
+                )
+            )
+    return rows
 
 
 def report_json(report: Report, summaries: Sequence[Summary] = ()) -> str:
@@ -295,6 +334,13 @@ def report_markdown(
                 f"| {e(h.address)} | {e(p.label)} | {e(p.service)} | {e(_service_text(p))} | "
                 f"{e(' '.join(p.cpe))} | {r.level} | {e(r.reason)} |"
             )
+    lines += ["", "## CVE findings", ""]
+    cves = cve_rows(report)
+    if cves:
+        lines += ["| " + " | ".join(CVE_HEAD) + " |", "|" + "---|" * len(CVE_HEAD)]
+        lines += ["| " + " | ".join(e(cell) for cell in row) + " |" for row in cves]
+    else:
+        lines.append("The scan's scripts reported no CVE on an open port.")
     lines += ["", "## Script output", ""]
     any_script = False
     for h, sp, sid, output in _scripts(report):
@@ -404,6 +450,13 @@ def report_html(
             ("Host", "Port", "Service", "Product and version", "CPE", "Risk", "Why"), port_rows, 5
         )
     )
+    parts.append("<h2>CVE findings</h2>")
+    cves = cve_rows(report)
+    parts.append(
+        _table(CVE_HEAD, cves, None)
+        if cves
+        else "<p>The scan's scripts reported no CVE on an open port.</p>"
+    )
     parts.append("<h2>Script output</h2>")
     any_script = False
     for h, sp, sid, output in _scripts(report):
@@ -417,7 +470,7 @@ def report_html(
 
 
 def port_json(p: Port) -> dict[str, Any]:
-    """One port as the scan command prints it."""
+    """One port as the scan command prints it, with the CVEs its scripts reported."""
     return {
         "port": p.port,
         "protocol": p.protocol,
@@ -429,6 +482,7 @@ def port_json(p: Port) -> dict[str, Any]:
         "extrainfo": p.extrainfo,
         "cpe": list(p.cpe),
         "scripts": {s.id: s.output for s in p.scripts},
+        "cves": [finding_json(f) for f in by_score(p.cves)],
     }
 
 

@@ -7,6 +7,8 @@ ElementTree and by regular expressions over the script text, independently of th
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -19,6 +21,8 @@ import pytest
 import config
 from llm.factcheck import check
 from reporting.pdf import render_pdf
+from scanner import export
+from scanner.cli import host_json
 from scanner.importer import import_bytes
 from scanner.models import Finding, Host, Port, Report, Script
 from scanner.parser import parse_report
@@ -272,6 +276,75 @@ def test_show_json_lists_each_ports_cves_highest_score_first(db_path: Path) -> N
     }
     assert all(p["cves"] == [] for p in host["ports"] if p["port"] != 22)
     assert all(p["cve_guesses"] == [] for p in host["ports"])  # no feed imported
+
+
+def _vulners_ids(label: str) -> set[str]:
+    """The CVE ids of one port's vulners tables in the corpus file, read by ElementTree."""
+    return {
+        e.text or ""
+        for e in script_elements(VULNERS, "vulners")[label].iter("elem")
+        if e.get("key") == "id" and CVE.fullmatch(e.text or "")
+    }
+
+
+def test_exports_list_each_open_ports_cves_highest_score_first() -> None:
+    """CSV, Markdown, HTML and the scan command's JSON name the same CVEs the vulners tables
+    hold, with scores and exploit flags, highest score first."""
+    report = parsed(VULNERS)
+    ids = _vulners_ids("22/tcp")
+    rows = list(csv.DictReader(io.StringIO(export.ports_csv(report))))
+    ssh = next(r for r in rows if r["port"] == "22")
+    cells = ssh["cves"].split("; ")
+    assert {c.split(" ")[0] for c in cells} == ids
+    assert cells[0] == "CVE-2019-6111 (5.8, exploit)"
+    scores = [float(c.split("(")[1].split(",")[0].rstrip(")")) for c in cells if "(" in c]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r["cves"] == "" for r in rows if r["port"] != "22")
+
+    md = export.report_markdown(report)
+    section = md.split("## CVE findings", 1)[1].split("## Script output", 1)[0]
+    listed = re.findall(r"^\| [\d.]+ \| 22/tcp \| (CVE-[\d-]+) \| ([\d.]+) \|", section, re.M)
+    assert {i for i, _ in listed} == ids
+    assert [float(v) for _, v in listed] == sorted((float(v) for _, v in listed), reverse=True)
+
+    page = export.report_html(report)
+    table = page.split("<h2>CVE findings</h2>", 1)[1].split("<h2>", 1)[0]
+    assert set(re.findall(r"<td>(CVE-[\d-]+)</td>", table)) == ids
+    assert "<td>CVE-2019-6111</td><td>5.8</td><td>yes</td>" in table
+
+    [host] = report.hosts
+    scanned = {p["port"]: p for p in host_json(host)["ports"]}
+    assert {c["id"] for c in scanned[22]["cves"]} == ids
+    assert scanned[22]["cves"][0]["exploit"] is True
+
+
+def test_a_report_without_findings_says_so_in_its_exports() -> None:
+    report = parsed(NOT_VULNERABLE)
+    assert "The scan's scripts reported no CVE on an open port." in export.report_markdown(report)
+    assert "The scan's scripts reported no CVE on an open port." in export.report_html(report)
+    assert all(r["cves"] == "" for r in csv.DictReader(io.StringIO(export.ports_csv(report))))
+
+
+def test_hostile_finding_text_stays_inert_in_every_export() -> None:
+    """A vuln script's table is scan data: an id shaped like a formula and evidence shaped like
+    markup come out as text."""
+    hostile = Finding(
+        id='=HYPERLINK("http://127.0.0.1:9/x","y")',
+        cvss=9.8,
+        source="http-vuln-evil",
+        state="VULNERABLE",
+        evidence="<script>alert(1)</script> [x](http://127.0.0.1:9/) ![i](http://127.0.0.1:9/p)",
+    )
+    port = Port(80, "tcp", "open", service="http", cves=(hostile,))
+    report = Report(id="r-hostile", hosts=(Host("10.0.0.9", ports=(port,)),))
+    [row] = csv.DictReader(io.StringIO(export.ports_csv(report)))
+    assert row["cves"].startswith("'=HYPERLINK")
+    page = export.report_html(report)
+    assert "<script" not in page and "<a " not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    md = export.report_markdown(report)
+    section = md.split("## CVE findings", 1)[1].split("## Script output", 1)[0]
+    assert "](" not in section and "<script>" not in section
 
 
 def test_pdf_names_the_cves_of_critical_findings(tmp_path: Path) -> None:
