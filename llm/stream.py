@@ -109,6 +109,8 @@ class StreamJob:
         self._thinking: list[str] = []
         self._state = "pending"
         self._finished = False
+        self._ending = False  # the worker or an early Stop has begun to finish the job
+        self._t0: float | None = None
         self._stop = threading.Event()
         self._response: httpx.Response | None = None
         self._thread: threading.Thread | None = None
@@ -124,17 +126,32 @@ class StreamJob:
         return self
 
     def stop(self) -> None:
-        """End the stream now; the text that arrived is kept and the state becomes ``stopped``."""
+        """End the stream now; the text that arrived is kept and the state becomes ``stopped``.
+
+        Before the server has answered at all (a model reading a long prompt may send nothing,
+        not even headers, for minutes) there is no connection to close yet: the job ends here
+        at once, and the worker drops the response the moment it arrives.
+        """
         with self._cond:
             self._stop.set()
             response = self._response
+            early = response is None and self._state == "running" and not self._ending
         if response is not None:
             _shut(response)
+        elif early:
+            started = self._t0 if self._t0 is not None else self._clock()
+            self._end(None, self._clock() - started, 0, None)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the stream has ended (and on_finish has run); False on timeout."""
         with self._cond:
             return self._cond.wait_for(lambda: self._finished, timeout)
+
+    def wait_text(self, timeout: float) -> bool:
+        """Wait until the answer's first text has arrived or the stream has ended; False when
+        ``timeout`` passed first (the model is still reading the prompt, or thinking)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: bool(self._pieces) or self._finished, timeout)
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -198,7 +215,7 @@ class StreamJob:
     def run(self) -> None:
         """Stream to the end in the calling thread (start() runs this in a worker)."""
         clock = self._clock
-        t0 = clock()
+        t0 = self._t0 = clock()
         self.started_at = time.time()
         ttft: float | None = None
         stats: ServerStats | None = None
@@ -237,27 +254,39 @@ class StreamJob:
             log.exception("stream of %s failed unexpectedly", self.model)
             self.error = LLMError(f"Unexpected error while streaming: {exc}")
         finally:
-            self.metrics = metrics_from(ttft, clock() - t0, chunks, stats)
-            with self._cond:
-                if self._stop.is_set():
-                    self._state = "stopped"
-                elif self.error is not None or stats is None:
-                    self._state = "failed"
-                    if self.error is None:
-                        self.error = StreamBroken("the stream ended without its final chunk")
-                else:
-                    self._state = "complete"
-                self._response = None
-            if self._on_finish is not None:
-                self._call(self._on_finish)
-            with self._cond:
-                self._finished = True
-                self._cond.notify_all()
+            self._end(ttft, clock() - t0, chunks, stats)
+
+    def _end(
+        self, ttft: float | None, total_s: float, chunks: int, stats: ServerStats | None
+    ) -> None:
+        """Record the final state and metrics, run on_finish, wake the readers: once, by
+        whichever comes first, the worker or an early Stop."""
+        with self._cond:
+            if self._ending:
+                return
+            self._ending = True
+            self.metrics = metrics_from(ttft, total_s, chunks, stats)
+            if self._stop.is_set():
+                self._state = "stopped"
+            elif self.error is not None or stats is None:
+                self._state = "failed"
+                if self.error is None:
+                    self.error = StreamBroken("the stream ended without its final chunk")
+            else:
+                self._state = "complete"
+            self._response = None
+        if self._on_finish is not None:
+            self._call(self._on_finish)
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
 
     def _take(self, chunk: Chunk) -> int:
         if not (chunk.content or chunk.thinking):
             return 0
         with self._cond:
+            if self._ending:
+                return 0  # stopped before this arrived: the job has already ended
             if chunk.content:
                 self._pieces.append(chunk.content)
             if chunk.thinking:

@@ -106,8 +106,8 @@ class SummaryRun:
             installed = self._check() if self._check is not None else self._summary.model
         except BaseException:
             self._discarded = True
+            self._decided.set()  # before stop(), which may finish the job in this thread
             self.job.stop()
-            self._decided.set()
             with _active_lock:
                 _active.discard(self.id)
             raise

@@ -35,6 +35,9 @@ class ModelScript:
     chunks: list[str] | None = None  # explicit pieces; otherwise the answer split into words
     thinking: str = ""
     first_token_delay_s: float = 0.0
+    # Send the status line and headers only with the first piece, after first_token_delay_s,
+    # as a server that writes nothing until the model has read the prompt.
+    headers_with_first_token: bool = False
     chunk_delay_s: float = 0.0
     error_after: int | None = None  # send {"error": ...} after this many content chunks
     error_message: str = "an error was encountered while running the model"
@@ -268,18 +271,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, name: str, script: ModelScript, body: dict[str, Any], chat: bool) -> None:
         owner = self.owner
         started = time.monotonic_ns()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.wfile.flush()
-        owner._stream_started()
         sent = 0
         how = "complete"
+        if not script.headers_with_first_token:
+            self._headers()
+        owner._stream_started()
         try:
             if not self._pause(script.first_token_delay_s):
                 how = "client_closed"
                 return
+            if script.headers_with_first_token:
+                self._headers()
             want_thinking = body.get("think") is not False
             if script.thinking and want_thinking:
                 for word in script.thinking.split(" "):
@@ -325,6 +327,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             owner._stream_ended(StreamEnd(name, self.path, sent, how))
+
+    def _headers(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
 
     def _line(self, obj: dict[str, Any]) -> None:
         data = json.dumps(obj).encode() + b"\n"

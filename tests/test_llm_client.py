@@ -179,6 +179,30 @@ def test_stop_during_a_stall_returns_at_once(
     assert ollama_double.ends[0].how == "client_closed"
 
 
+def test_stop_before_the_server_answers_at_all_ends_at_once(
+    gateway: OllamaGateway, ollama_double: OllamaDouble
+) -> None:
+    """A server that sends nothing, not even headers, while the model reads the prompt: Stop
+    ends the job at once, and the answer that comes later is dropped unread."""
+    ollama_double.models["m:latest"] = ModelScript(
+        chunks=["late "] * 50, first_token_delay_s=1.5, headers_with_first_token=True
+    )
+    finished: list[str] = []
+    job = StreamJob(gateway, "m", MESSAGES, on_finish=lambda j: finished.append(j.state))
+    job.start()
+    assert ollama_double.wait_for(lambda d: d.active_streams == 1, timeout=5)
+    assert not job.wait_text(0.2)  # nothing yet: the model is still reading
+    t0 = time.monotonic()
+    job.stop()
+    assert job.wait(0.5), "Stop waited for the server"
+    assert time.monotonic() - t0 < 0.5
+    assert (job.state, job.text, finished) == ("stopped", "", ["stopped"])
+    # The late answer's connection is closed as soon as it arrives; nothing of it is taken.
+    assert ollama_double.wait_for(lambda d: bool(d.ends), timeout=5)
+    assert ollama_double.ends[0].how == "client_closed"
+    assert job.text == "" and finished == ["stopped"]
+
+
 def test_failure_keeps_partial_text_on_the_error(
     gateway: OllamaGateway, ollama_double: OllamaDouble
 ) -> None:

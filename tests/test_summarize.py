@@ -224,6 +224,22 @@ def test_a_slow_model_check_never_saves_over_an_answer_that_came_first(
     assert saved.text == run.job.text
 
 
+def test_stop_while_the_model_reads_the_prompt_saves_the_summary_stopped_at_once(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(
+        answer=ANSWER, first_token_delay_s=1.5, headers_with_first_token=True
+    )
+    run = summarize(llm_services.store, llm_services.llm, report.id, "llama3.2")
+    assert ollama_double.wait_for(lambda d: d.active_streams == 1, timeout=5)
+    run.stop()
+    assert run.wait(0.5), "Stop waited for the model's first words"
+    saved = llm_services.store.get_summary(run.id)
+    assert (saved.status, saved.text) == ("stopped", "")
+    assert ollama_double.wait_for(lambda d: bool(d.ends), timeout=5)
+    assert llm_services.store.get_summary(run.id).status == "stopped"
+
+
 def test_ollama_down_is_refused_with_how_to_start_it(
     llm_services: Services, report: Report
 ) -> None:

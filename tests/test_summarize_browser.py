@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,43 @@ def test_summary_streams_renders_inert_and_stops_in_chromium(
     finally:
         saved.close()
     assert statuses == ["complete", "stopped"]
+
+
+def test_the_page_says_what_the_model_is_doing_before_its_first_words_and_stop_ends_the_wait(
+    tmp_path: Path, artifacts: Path, ollama_double: OllamaDouble
+) -> None:
+    """A model that sends nothing while it reads the prompt (not even headers): the page says
+    so with the seconds counting up, and Stop ends the wait at once."""
+    db = tmp_path / "b.db"
+    store = SQLiteStore(db)
+    store.save_report(sample_report())
+    store.close()
+    ollama_double.models["llama3.2:latest"] = ModelScript(
+        answer="Too late.", first_token_delay_s=60, headers_with_first_token=True
+    )
+    env = {"SCANSCRIBE_DB": str(db), "OLLAMA_HOST": ollama_double.url, "SCANSCRIBE_STORE": "sqlite"}
+    with (
+        streamlit_server(env, artifacts / "browser-summarize-wait-streamlit.log") as url,
+        chromium_page() as page,
+    ):
+        page.goto(url + "/summarize", wait_until="domcontentloaded")
+        page.locator(".st-key-sum_go button").wait_for(timeout=30_000)
+        page.locator(".st-key-sum_go button").click()
+        waiting = "Waiting for the first words: llama3.2:latest is reading the prompt"
+        note = page.get_by_text(waiting)
+        note.wait_for(timeout=30_000)
+        first = int(note.inner_text().rsplit("·", 1)[1].split()[0])
+        page.get_by_text(f"· {first + 2} s").wait_for(timeout=15_000)  # the seconds count up
+        page.screenshot(path=str(artifacts / "summarize-waiting.png"), full_page=True)
+        t0 = time.monotonic()
+        page.locator(".st-key-sum_stop button").click()
+        page.get_by_text("Stopped — the text that had arrived is kept.").wait_for(timeout=10_000)
+        took = time.monotonic() - t0
+        assert note.count() == 0
+    assert took < 10, f"Stop took {took:.1f} s"
+    saved = SQLiteStore(db)
+    try:
+        [summary] = saved.list_summaries()
+    finally:
+        saved.close()
+    assert (summary.status, summary.text) == ("stopped", "")

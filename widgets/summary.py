@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -112,6 +113,28 @@ def model_select(llm: OllamaGateway) -> list[str]:
     return models
 
 
+TICK_S = 0.5
+
+
+def waiting_note(model: str, elapsed_s: float, thinking_chars: int) -> str:
+    """What the page says before the answer's first words: who is busy, doing what, how long."""
+    if thinking_chars:
+        doing = f"is thinking ({thinking_chars:,} characters of reasoning so far)"
+    else:
+        doing = "is reading the prompt; on a CPU this can take a minute or more"
+    return f"Waiting for the first words: {model} {doing} · {elapsed_s:.0f} s"
+
+
+def _until_first_words(run: SummaryRun, slot: Any) -> None:
+    """Say what the model is doing until its first words arrive, updating every TICK_S; each
+    update also lets a Stop click end the wait at once."""
+    start = time.monotonic()
+    while not run.job.wait_text(TICK_S):
+        note = waiting_note(run.summary.model, time.monotonic() - start, len(run.job.thinking))
+        slot.caption(escape_markdown(note))
+    slot.empty()
+
+
 def current(svc: Services, run: SummaryRun) -> None:
     """This session's summary: streamed with a Stop button while it runs, then shown in full."""
     s = run.summary
@@ -120,10 +143,12 @@ def current(svc: Services, run: SummaryRun) -> None:
             f"changes since {s.base_report_id}" if s.base_report_id else f"report {s.report_id}"
         )
         st.caption(escape_markdown(f"{s.model} · {s.audience} · {what} · summary {s.id}"))
+        wait_slot = st.empty()
         text_slot = st.empty()
         if not run.finished:
             stop_slot = st.empty()
             stop_slot.button("Stop", key="sum_stop", on_click=_stop)
+            _until_first_words(run, wait_slot)
             with text_slot:
                 st.write_stream(MarkdownEscaper().wrap(run.job.follow()))
             run.wait()
