@@ -87,7 +87,7 @@ def test_a_real_summary_grows_on_screen_and_stop_keeps_what_arrived(
         current.locator('[data-testid="stMetric"]').first.wait_for(timeout=30_000)
         page.screenshot(path=str(artifacts / "real-model-complete.png"), full_page=True)
         growth = sorted(set(lengths))
-        assert len(growth) >= 5, f"the text did not visibly grow as the model wrote: {growth}"
+        assert len(growth) >= 10, f"the text did not visibly grow as the model wrote: {growth}"
 
         (done,) = _summaries(db)
         assert done.status == "complete" and done.model == long_answers.model
@@ -108,9 +108,13 @@ def test_a_real_summary_grows_on_screen_and_stop_keeps_what_arrived(
         go.click()
         stop = page.locator(".st-key-sum_stop button")
         stop.wait_for(timeout=60_000)
-        before = current.inner_text()
-        while current.inner_text() == before and time.monotonic() < deadline:
-            page.wait_for_timeout(50)  # the first words of the new answer
+        # The first words of the new answer, as saved when they arrive (the page may still
+        # show the previous answer's elements until it redraws them).
+        while time.monotonic() < deadline:
+            latest = _summaries(db)[-1]
+            if latest.id != done.id and latest.text.strip():
+                break
+            page.wait_for_timeout(50)
         stop.click()
         page.get_by_text("Stopped — the text that had arrived is kept.").wait_for(timeout=60_000)
         page.screenshot(path=str(artifacts / "real-model-stopped.png"), full_page=True)
