@@ -85,7 +85,9 @@ def test_scan_prints_one_json_object_and_saves_the_report(
         "extrainfo",
         "cpe",
         "scripts",
+        "cves",
     }
+    assert by_port[port]["cves"] == []  # a plain listener: no script reported a CVE
     store = SQLiteStore(db_path)
     try:
         assert store.get_job(data["id"]).status == "done"
