@@ -2,9 +2,10 @@
 
 Same run, same Ollama test double, same stream (first token immediately). Baseline: the raw
 ``ollama.Client.chat(stream=True)`` from the call to its first chunk. ScanScribe: from the click
-(``llm.summarize.prepare`` checks the model, builds the prompt, saves the empty summary, starts
-the worker thread) to the first escaped piece that ``st.write_stream`` would receive; and the
-bare streaming path (StreamJob + follow) alone. Medians over interleaved rounds.
+(``llm.summarize.prepare`` reads the report and builds the prompt; ``SummaryRun.start`` sends
+the request from a worker thread and, while it is out, checks the model and saves the empty
+summary) to the first escaped piece that ``st.write_stream`` would receive; and the bare
+streaming path (StreamJob + follow) alone. Medians over interleaved rounds.
 Target: the full path adds <= 5 ms. Prints the figures and exits 1 when the target is missed.
 
     .venv/bin/python bench/bench_ttft.py
