@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -19,11 +20,13 @@ import services as services_mod
 from llm import cli_compare
 from llm.errors import LLMError, ModelMissing
 from llm.prompt import AUDIENCES, left_out_note
-from llm.summarize import prepare, recover_summaries
+from llm.stream import WAIT_TICK_S, waiting_note
+from llm.summarize import SummaryRun, prepare, recover_summaries
 from services import Services
 from store.base import NotFound, StoreError
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+CLEAR_LINE = "\r\x1b[K"  # back to the start of the line, erase it
 
 
 @dataclass
@@ -64,13 +67,18 @@ def _cmd_summarize(args: argparse.Namespace, ctx: CliContext) -> int:
         args.audience,
         base_report_id=args.base,
         owner=svc.config.user,
-    ).start()
+    )
     interrupted = False
     try:
+        run.start()
+        _until_first_words(run, ctx.err)
         for piece in run.job.follow(window_s=0):
             ctx.out.write(piece)
             ctx.out.flush()
     except KeyboardInterrupt:
+        if run.discarded or run.job.state == "pending":
+            ctx.err.write("Interrupted before the summary started; nothing was saved.\n")
+            return EXIT_INTERRUPTED
         interrupted = True
         run.stop()
     run.wait()
@@ -105,6 +113,23 @@ def _cmd_summarize(args: argparse.Namespace, ctx: CliContext) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if summary.status == "complete" else EXIT_UNAVAILABLE
+
+
+def _until_first_words(run: SummaryRun, err: TextIO) -> None:
+    """On a terminal, say what the model is doing until its first words arrive (one line,
+    rewritten in place and cleared); elsewhere just wait. Ctrl-C ends the wait at once."""
+    live = err.isatty()
+    start = time.monotonic()
+    shown = False
+    while not run.job.wait_text(WAIT_TICK_S):
+        if live:
+            note = waiting_note(run.summary.model, time.monotonic() - start, len(run.job.thinking))
+            err.write(CLEAR_LINE + note)
+            err.flush()
+            shown = True
+    if shown:
+        err.write(CLEAR_LINE)
+        err.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:

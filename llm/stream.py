@@ -30,6 +30,17 @@ STATES = ("pending", "running", "complete", "stopped", "failed")
 DEFAULT_WINDOW_S = 0.02
 
 Callback = Callable[["StreamJob"], None]
+# How often a reader waiting for the first words says again what the model is doing.
+WAIT_TICK_S = 0.5
+
+
+def waiting_note(model: str, elapsed_s: float, thinking_chars: int) -> str:
+    """What to say before the answer's first words: who is busy, doing what, for how long."""
+    if thinking_chars:
+        doing = f"is thinking ({thinking_chars:,} characters of reasoning so far)"
+    else:
+        doing = "is reading the prompt; on a CPU this can take a minute or more"
+    return f"Waiting for the first words: {model} {doing} · {elapsed_s:.0f} s"
 
 
 @dataclass(frozen=True)

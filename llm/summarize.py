@@ -88,6 +88,11 @@ class SummaryRun:
             return self._summary
 
     @property
+    def discarded(self) -> bool:
+        """True when start() failed (or was interrupted) before anything was saved."""
+        return self._discarded
+
+    @property
     def finished(self) -> bool:
         """True once the stream ended and the final record was saved."""
         return self.job.finished

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -112,7 +114,9 @@ def test_failed_stream_exits_1_and_keeps_the_partial_text(
     assert "stopped part-way" in err
 
 
-def _spawn(args: list[str], db: Path, double: OllamaDouble) -> subprocess.Popen[str]:
+def _spawn(
+    args: list[str], db: Path, double: OllamaDouble, stderr: int = subprocess.PIPE
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "SCANSCRIBE_DB": str(db),
@@ -125,7 +129,7 @@ def _spawn(args: list[str], db: Path, double: OllamaDouble) -> subprocess.Popen[
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
 
@@ -175,4 +179,67 @@ def test_kill_9_mid_summary_keeps_the_partial_text_marked_interrupted(
     finally:
         proc.kill()
         proc.communicate()
+        store.close()
+
+
+class Terminal(io.StringIO):
+    """Standard error as a terminal: the waiting note is drawn only there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_wait_for_the_first_words_is_shown_and_then_cleared(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report
+) -> None:
+    ollama_double.models["llama3.2:latest"] = ModelScript(answer=ANSWER, first_token_delay_s=1.2)
+    out, err = io.StringIO(), Terminal()
+    code = main(
+        ["summarize", report.id, "--model", "llama3.2"], services=llm_services, out=out, err=err
+    )
+    assert code == 0 and out.getvalue() == ANSWER + "\n"
+    shown = err.getvalue()
+    note = "\r\x1b[KWaiting for the first words: llama3.2:latest is reading the prompt"
+    assert shown.count(note) >= 2  # redrawn in place as the seconds pass
+    before_saved = shown.split("Saved summary", 1)[0]
+    assert before_saved.endswith("\r\x1b[K"), "the note was not cleared before the summary"
+    # Not a terminal (a pipe, a log): nothing but the outcome.
+    ollama_double.models["llama3.2:latest"] = ModelScript(answer=ANSWER, first_token_delay_s=0.8)
+    code, _, plain = _run(["summarize", report.id, "--model", "llama3.2"], llm_services)
+    assert code == 0 and "Waiting" not in plain and "\x1b" not in plain
+
+
+def test_ctrl_c_while_the_model_reads_the_prompt_stops_at_once(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report, db_path: Path
+) -> None:
+    """In a terminal, the command says the model is reading the prompt; the server sends
+    nothing yet, not even headers, and Ctrl-C still ends the command at once, the summary
+    saved as stopped."""
+    ollama_double.models["llama3.2:latest"] = ModelScript(
+        answer=ANSWER, first_token_delay_s=60, headers_with_first_token=True
+    )
+    argv = ["summarize", report.id, "--model", "llama3.2", "--format", "json"]
+    master, slave = pty.openpty()
+    proc = _spawn(argv, db_path, ollama_double, stderr=slave)
+    os.close(slave)
+    store = SQLiteStore(db_path)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b"Waiting for the first words" not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 4096)
+        assert b"llama3.2:latest is reading the prompt" in seen, seen
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+        took = time.monotonic() - t0
+        assert proc.returncode == 130 and took < 5, took
+        obj = json.loads(out.splitlines()[-1])
+        assert (obj["status"], obj["text"]) == ("stopped", "")
+        assert store.get_summary(obj["id"]).status == "stopped"
+    finally:
+        proc.kill()
+        proc.communicate()
+        os.close(master)
         store.close()

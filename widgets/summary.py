@@ -18,6 +18,7 @@ from llm.errors import LLMError
 from llm.factcheck import FactCheck
 from llm.mdsafe import MarkdownEscaper, escape_markdown, highlight
 from llm.prompt import left_out_note
+from llm.stream import WAIT_TICK_S, waiting_note
 from llm.summarize import SummaryRun, recover_summaries
 from scanner.export import VERIFY, fact_check_note, summary_fact_check
 from scanner.models import Report
@@ -113,23 +114,11 @@ def model_select(llm: OllamaGateway) -> list[str]:
     return models
 
 
-TICK_S = 0.5
-
-
-def waiting_note(model: str, elapsed_s: float, thinking_chars: int) -> str:
-    """What the page says before the answer's first words: who is busy, doing what, how long."""
-    if thinking_chars:
-        doing = f"is thinking ({thinking_chars:,} characters of reasoning so far)"
-    else:
-        doing = "is reading the prompt; on a CPU this can take a minute or more"
-    return f"Waiting for the first words: {model} {doing} · {elapsed_s:.0f} s"
-
-
 def _until_first_words(run: SummaryRun, slot: Any) -> None:
-    """Say what the model is doing until its first words arrive, updating every TICK_S; each
+    """Say what the model is doing until its first words arrive, updated every WAIT_TICK_S; each
     update also lets a Stop click end the wait at once."""
     start = time.monotonic()
-    while not run.job.wait_text(TICK_S):
+    while not run.job.wait_text(WAIT_TICK_S):
         note = waiting_note(run.summary.model, time.monotonic() - start, len(run.job.thinking))
         slot.caption(escape_markdown(note))
     slot.empty()
