@@ -10,6 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+# Control characters a model may emit: shown as their visible symbols (ESC as U+241B "␛"), C1
+# controls as U+FFFD, carriage returns dropped, so no terminal, mail reader or export ever acts
+# on them. Tab and newline stay.
+_CONTROLS: dict[int, int | None] = {
+    c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)
+}
+_CONTROLS |= {0x0D: None, 0x7F: 0x2421} | dict.fromkeys(range(0x80, 0xA0), 0xFFFD)
+
+
+def visible_controls(text: str) -> str:
+    """``text`` with every control character but tab and newline made visible (CR dropped)."""
+    return text.translate(_CONTROLS)
+
+
 # Escaped wherever they appear: link and image brackets, HTML and autolink angles, entities,
 # code spans (which would show our backslashes), math, Streamlit's ``:directive[...]`` and
 # emoji shortcodes, ``scheme:`` autolinks and ``user@host`` e-mail autolinks.

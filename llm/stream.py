@@ -21,6 +21,7 @@ import httpx
 
 from llm.client import Chunk, OllamaGateway, ServerStats
 from llm.errors import LLMError, LLMTimeout, StreamBroken
+from llm.mdsafe import visible_controls
 
 log = logging.getLogger(__name__)
 
@@ -298,10 +299,12 @@ class StreamJob:
         with self._cond:
             if self._ending:
                 return 0  # stopped before this arrived: the job has already ended
+            # Model output is untrusted: its control characters are made visible here, once,
+            # before any reader, the store, an export or a terminal sees the text.
             if chunk.content:
-                self._pieces.append(chunk.content)
+                self._pieces.append(visible_controls(chunk.content))
             if chunk.thinking:
-                self._thinking.append(chunk.thinking)
+                self._thinking.append(visible_controls(chunk.thinking))
             self._cond.notify_all()
         return 1
 

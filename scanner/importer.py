@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from llm.mdsafe import visible_controls
 from scanner.errors import ImportRefused
 from scanner.models import Report
 from scanner.parser import MAX_IMPORT_BYTES, parse_report
@@ -131,7 +132,7 @@ def import_bytes(
     report = parse_report(
         data,
         report_id=new_id("rep"),
-        source=f"import: {filename}"[:200],
+        source=f"import: {visible_controls(filename)}"[:200],
         owner=owner,
         max_bytes=max_bytes,
     )

@@ -72,6 +72,15 @@ def test_good_file_is_stored_whole(sqlite_store: SQLiteStore) -> None:
     assert (row.hosts_total, row.hosts_up, row.open_ports) == (3, 2, 6)
 
 
+def test_control_characters_in_a_file_name_are_stored_visible(sqlite_store: SQLiteStore) -> None:
+    """The name an uploader gives is shown in lists and printed by the command line: its escape
+    sequences become symbols, never terminal commands."""
+    data = (FIXTURES / "netns_after.xml").read_bytes()
+    report = import_bytes(sqlite_store, data, filename="scan\x1b[2J\x1b]8;;http://x/\x07.xml")
+    stored = sqlite_store.get_report(report.id)
+    assert stored.source == "import: scan␛[2J␛]8;;http://x/␇.xml"
+
+
 def test_truncated_file_imports_the_complete_hosts_and_says_so(sqlite_store: SQLiteStore) -> None:
     data = (FIXTURES / "netns_truncated.xml").read_bytes()
     report = import_bytes(sqlite_store, data, filename="netns_truncated.xml")

@@ -243,3 +243,32 @@ def test_ctrl_c_while_the_model_reads_the_prompt_stops_at_once(
         proc.communicate()
         os.close(master)
         store.close()
+
+
+HOSTILE_CONTROLS = [
+    "Host 10.0.0.5 ",
+    "\x1b[2J\x1b]8;;http://127.0.0.1:9/\x07click\x1b]8;;\x07",
+    " \x9b31mred\r",
+    "fine\x1b]52;c;ZWNobyBwd25lZA==\x07",
+]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_control_characters_from_the_model_never_reach_the_terminal(
+    llm_services: Services, ollama_double: OllamaDouble, report: Report, fmt: str
+) -> None:
+    """Escape sequences in a model's answer (clear screen, OSC 8 links, clipboard writes, C1
+    CSI, carriage returns) are shown as symbols and saved that way, never acted on."""
+    ollama_double.models["llama3.2:latest"] = ModelScript(chunks=HOSTILE_CONTROLS)
+    argv = ["summarize", report.id, "--model", "llama3.2", "--format", fmt]
+    code, out, err = _run(argv, llm_services)
+    assert code == 0, err
+    for bad in ("\x1b", "\x07", "\x9b", "\r"):
+        assert bad not in out and bad not in err
+    (saved,) = llm_services.store.list_summaries(report.id)
+    for bad in ("\x1b", "\x07", "\x9b", "\r"):
+        assert bad not in saved.text
+    assert "␛[2J␛]8;;http://127.0.0.1:9/␇click" in saved.text
+    assert saved.text.endswith("fine␛]52;c;ZWNobyBwd25lZA==␇")
+    shown = json.loads(out.splitlines()[-1])["text"] if fmt == "json" else out.rstrip("\n")
+    assert shown == saved.text
