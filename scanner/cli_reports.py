@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from feeds import open_feed_store
 from feeds.match import guess_json, guesses
 from feeds.models import Guess
+from llm.mdsafe import visible_controls
 from scanner import export
 from scanner.diff import ReportDiff, diff_reports
 from scanner.errors import ImportRefused
@@ -209,9 +210,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report_json(report, len(summaries), _guesses(svc, report)), indent=2))
     elif args.format == "csv":
-        sys.stdout.write(export.ports_csv(report))
+        _write_text(export.ports_csv(report))
     elif args.format == "html":
-        sys.stdout.write(export.report_html(report, summaries, _bases(svc, summaries)))
+        _write_text(export.report_html(report, summaries, _bases(svc, summaries)))
     elif args.format == "pdf":
         from reporting.pdf import render_pdf
 
@@ -219,8 +220,17 @@ def cmd_show(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(render_pdf(report, summaries, _bases(svc, summaries)))
         sys.stdout.buffer.flush()
     else:
-        sys.stdout.write(export.report_markdown(report, summaries, _bases(svc, summaries)))
+        _write_text(export.report_markdown(report, summaries, _bases(svc, summaries)))
     return EXIT_OK
+
+
+def _write_text(text: str) -> None:
+    """Print an export. On a terminal, scan data's carriage returns (nmap writes a banner's as
+    ``&#13;``) and any other control character are made visible first, so a banner cannot
+    rewrite the lines shown; redirected to a file, the export is written as it is."""
+    if sys.stdout.isatty():
+        text = visible_controls(text.replace("\r\n", "\n"))
+    sys.stdout.write(text)
 
 
 def diff_table(d: ReportDiff) -> str:

@@ -6,9 +6,13 @@ import csv
 import io
 import json
 import os
+import pty
 import subprocess
 import sys
+import termios
 from pathlib import Path
+
+import pytest
 
 import config
 
@@ -119,3 +123,64 @@ def test_unknown_report_id_exits_2(db_path: Path) -> None:
     assert out.returncode == 2 and "No report with id 'rep-nope'" in out.stderr
     assert out.stdout == ""
     assert run(db_path, "diff", "rep-a", "rep-b").returncode == 2
+
+
+CR_BANNER = b"""<?xml version="1.0"?>
+<nmaprun scanner="nmap" args="nmap -sV 10.0.0.1" start="1700000000" version="7.93">
+<host><status state="up"/><address addr="10.0.0.1" addrtype="ipv4"/><ports>
+<port protocol="tcp" portid="80"><state state="open"/>
+<service name="http" product="Welcome&#13;Host 10.0.0.1 is patched"/>
+<script id="http-title" output="Welcome&#13;Host 10.0.0.1 is patched"/></port>
+</ports></host><runstats><finished time="1700000002"/></runstats></nmaprun>
+"""
+
+
+@pytest.mark.parametrize("fmt", ["md", "csv", "html"])
+def test_show_on_a_terminal_never_lets_a_banner_rewrite_the_lines_shown(
+    db_path: Path, tmp_path: Path, fmt: str
+) -> None:
+    """nmap writes a banner's carriage return as &#13;: printed to a terminal it would move the
+    cursor back and let the banner overwrite what was shown. On a terminal it is dropped; in a
+    file the export stays exactly as it is."""
+    xml = tmp_path / "cr.xml"
+    xml.write_bytes(CR_BANNER)
+    out = run(db_path, "import", str(xml), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rid = json.loads(out.stdout)["imported"][0]["id"]
+    master, slave = pty.openpty()
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.ONLCR  # the terminal passes newlines through as they are
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCANSCRIBE_", "OLLAMA_"))}
+    env.update({"SCANSCRIBE_DB": str(db_path), "OLLAMA_HOST": "http://127.0.0.1:9"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scanner", "show", rid, "--format", fmt],
+        cwd=config.PROJECT_ROOT, env=env, stdout=slave, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    os.close(slave)
+    shown = b""
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the other end closed: the command is done
+                break
+            if not data:
+                break
+            shown += data
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+        proc.communicate()
+        os.close(master)
+    text = shown.decode()
+    assert "\r" not in text, repr(text[-300:])
+    assert "WelcomeHost 10.0.0.1 is patched" in text
+    saved = tmp_path / f"report.{fmt}"
+    with saved.open("wb") as sink:
+        done = subprocess.run(
+            [sys.executable, "-m", "scanner", "show", rid, "--format", fmt],
+            cwd=config.PROJECT_ROOT, env=env, stdout=sink, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert b"Welcome\rHost 10.0.0.1 is patched" in saved.read_bytes()

@@ -181,6 +181,7 @@ THREAT_TESTS: dict[int, list[str]] = {
     32: [
         "test_llm_cli.py::test_control_characters_from_the_model_never_reach_the_terminal",
         "test_import.py::test_control_characters_in_a_file_name_are_stored_visible",
+        "test_reports_cli.py::test_show_on_a_terminal_never_lets_a_banner_rewrite_the_lines_shown",
     ],
     33: [
         "test_monitor_smtp_tls.py::test_alert_mail_goes_through_tls_with_the_login_inside_it",
