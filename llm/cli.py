@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -20,7 +19,6 @@ import services as services_mod
 from llm import cli_compare
 from llm.errors import LLMError, ModelMissing
 from llm.prompt import AUDIENCES, left_out_note
-from llm.stream import WAIT_TICK_S, waiting_note
 from llm.summarize import SummaryRun, prepare, recover_summaries
 from services import Services
 from store.base import NotFound, StoreError
@@ -119,11 +117,9 @@ def _until_first_words(run: SummaryRun, err: TextIO) -> None:
     """On a terminal, say what the model is doing until its first words arrive (one line,
     rewritten in place and cleared); elsewhere just wait. Ctrl-C ends the wait at once."""
     live = err.isatty()
-    start = time.monotonic()
     shown = False
-    while not run.job.wait_text(WAIT_TICK_S):
+    for note in run.job.waiting_notes(run.summary.model):
         if live:
-            note = waiting_note(run.summary.model, time.monotonic() - start, len(run.job.thinking))
             err.write(CLEAR_LINE + note)
             err.flush()
             shown = True

@@ -165,6 +165,13 @@ class StreamJob:
         with self._cond:
             return self._cond.wait_for(lambda: bool(self._pieces) or self._finished, timeout)
 
+    def waiting_notes(self, model: str, tick_s: float = WAIT_TICK_S) -> Iterator[str]:
+        """Until the first words arrive (or the stream ends), every ``tick_s`` what to say about
+        ``model`` meanwhile (see :func:`waiting_note`); ends at once when text is already there."""
+        start = time.monotonic()
+        while not self.wait_text(tick_s):
+            yield waiting_note(model, time.monotonic() - start, len(self.thinking))
+
     # -- state ---------------------------------------------------------------------------------
     @property
     def state(self) -> str:

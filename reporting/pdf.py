@@ -44,7 +44,7 @@ from llm.factcheck import FactCheck
 from scanner.export import MARK, VERIFY, fact_check_note, marked, summary_fact_check
 from scanner.models import Finding, Report
 from scanner.risk import LEVELS, port_risk
-from scanner.vulns import by_score
+from scanner.vulns import by_score, cve_text
 from store.records import Summary
 
 SEVERITY_HEX = {
@@ -249,10 +249,7 @@ def _cve_line(found: dict[str, Finding], st: dict[str, ParagraphStyle]) -> list[
     if not found:
         return []
     ranked = by_score(found.values())
-    names = [
-        f.id + (f" ({f.cvss:g})" if f.cvss is not None else "") + (" exploit" if f.exploit else "")
-        for f in ranked[:CVES_SHOWN]
-    ]
+    names = [cve_text(f) for f in ranked[:CVES_SHOWN]]
     more = len(ranked) - CVES_SHOWN
     line = (
         "CVEs reported by the scan: " + ", ".join(names) + (f" and {more} more" if more > 0 else "")

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from llm.factcheck import Claim, FactCheck, check
 from llm.mdsafe import escape_markdown
-from scanner.models import Finding, Host, Port, Report, host_frame, port_frame
+from scanner.models import Host, Port, Report, host_frame, port_frame
 from scanner.risk import host_risk, port_risk
-from scanner.vulns import by_score, finding_json
+from scanner.vulns import by_score, cve_text, finding_json
 from store.audit import AuditEvent
 from store.records import Job, Summary
 from store.serialize import record_to_dict, report_to_dict
@@ -124,18 +124,12 @@ def ports_csv(report: Report) -> str:
     """CSV of the ports table, with risk and reason, and the CVEs the scan's scripts reported
     (highest score first: ``CVE-2019-6111 (5.8, exploit); ...``)."""
     frame = ports_table(report).drop(columns=["risk_rank"])
-    frame["cves"] = ["; ".join(_cve_text(f) for f in by_score(p.cves)) for _, p in _ports(report)]
+    frame["cves"] = ["; ".join(cve_text(f) for f in by_score(p.cves)) for _, p in _ports(report)]
     return _inert_csv(frame)
 
 
 def _ports(report: Report) -> Iterable[tuple[Host, Port]]:
     return ((h, p) for h in report.hosts for p in h.ports)
-
-
-def _cve_text(f: Finding) -> str:
-    """``CVE-2019-6111 (5.8, exploit)``: the id with its score and exploit flag when given."""
-    notes = ([f"{f.cvss:g}"] if f.cvss is not None else []) + (["exploit"] if f.exploit else [])
-    return f.id + (f" ({', '.join(notes)})" if notes else "")
 
 
 CVE_HEAD = ("Host", "Port", "Finding", "CVSS", "Exploit", "Verdict", "Reported by", "Evidence")

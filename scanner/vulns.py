@@ -228,6 +228,12 @@ def is_cve(finding: Finding) -> bool:
     return _CVE_FULL.fullmatch(finding.id) is not None
 
 
+def cve_text(f: Finding) -> str:
+    """``CVE-2019-6111 (5.8, exploit)``: the id with its score and exploit flag when given."""
+    notes = ([f"{f.cvss:g}"] if f.cvss is not None else []) + (["exploit"] if f.exploit else [])
+    return f.id + (f" ({', '.join(notes)})" if notes else "")
+
+
 def finding_json(f: Finding) -> dict[str, object]:
     """A finding as the JSON outputs print it."""
     return {

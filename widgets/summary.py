@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pandas as pd
@@ -18,7 +17,6 @@ from llm.errors import LLMError
 from llm.factcheck import FactCheck
 from llm.mdsafe import MarkdownEscaper, escape_markdown, highlight
 from llm.prompt import left_out_note
-from llm.stream import WAIT_TICK_S, waiting_note
 from llm.summarize import SummaryRun, recover_summaries
 from scanner.export import VERIFY, fact_check_note, summary_fact_check
 from scanner.models import Report
@@ -115,11 +113,9 @@ def model_select(llm: OllamaGateway) -> list[str]:
 
 
 def _until_first_words(run: SummaryRun, slot: Any) -> None:
-    """Say what the model is doing until its first words arrive, updated every WAIT_TICK_S; each
-    update also lets a Stop click end the wait at once."""
-    start = time.monotonic()
-    while not run.job.wait_text(WAIT_TICK_S):
-        note = waiting_note(run.summary.model, time.monotonic() - start, len(run.job.thinking))
+    """Say what the model is doing until its first words arrive; each update also lets a Stop
+    click end the wait at once."""
+    for note in run.job.waiting_notes(run.summary.model):
         slot.caption(escape_markdown(note))
     slot.empty()
 
